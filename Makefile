@@ -1,0 +1,58 @@
+# Two commands for a fresh machine: `make run` and `make test` (see README.md).
+# pyenv installs keep each version behind a shim that only the global one answers: prefer
+# the interpreter itself when pyenv has it.
+PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.11*/bin/python3.11) python3.11)
+COMPAT_PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.10*/bin/python3.10) python3.10)
+VENV := .venv
+BIN := $(VENV)/bin
+COMPAT := .venv-a1111-py310
+TORCH := torch==2.13.0
+PIP_QUIET ?= -q
+
+SAMPLE_PROMPT := masterpiece, <lora:styles/ink v2:0.8>, 1girl <lora:detail:0.4@0,1@0.5:hr=0.6> <hypernet:old:1>
+SAMPLE_NEGATIVE := lowres, <lora:bad-hands:-0.5>
+
+.PHONY: run test lint unit compat bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install $(PIP_QUIET) --upgrade pip
+
+# torch first and pinned: the project's own range would otherwise pull a multi-GB CUDA build.
+$(VENV)/.installed: pyproject.toml requirements/dev-constraints.txt | $(BIN)/python
+	$(BIN)/pip install $(PIP_QUIET) $(TORCH)
+	$(BIN)/pip install $(PIP_QUIET) -c requirements/dev-constraints.txt -e .
+	touch $@
+
+$(VENV)/.test-installed: $(VENV)/.installed
+	$(BIN)/pip install $(PIP_QUIET) -c requirements/dev-constraints.txt -e '.[test]'
+	touch $@
+
+run: $(VENV)/.installed
+	$(BIN)/loraloom parse --negative "$(SAMPLE_NEGATIVE)" "$(SAMPLE_PROMPT)"
+
+test: lint unit compat
+
+lint: $(VENV)/.test-installed
+	$(BIN)/ruff check extension tests scripts install.py benchmarks
+
+unit: $(VENV)/.test-installed
+	$(BIN)/python -m pytest
+
+# The torch-free suites again under Python 3.10 with A1111's pins (lark 1.1.2 …).
+$(COMPAT)/.installed: requirements/a1111-py310.txt pyproject.toml
+	$(COMPAT_PYTHON) -m venv $(COMPAT)
+	$(COMPAT)/bin/pip install $(PIP_QUIET) --upgrade pip
+	$(COMPAT)/bin/pip install $(PIP_QUIET) -r requirements/a1111-py310.txt
+	$(COMPAT)/bin/pip install $(PIP_QUIET) --no-deps -e .
+	touch $@
+
+compat: $(COMPAT)/.installed
+	$(COMPAT)/bin/python -c "import lark, sys; print('compat env: Python', sys.version.split()[0], 'lark', lark.__version__)"
+	$(COMPAT)/bin/python -m pytest tests/syntax tests/cli
+
+bench: $(VENV)/.installed
+	$(BIN)/python benchmarks/parse_speed.py
+
+clean:
+	rm -rf $(VENV) $(COMPAT) .pytest_cache .ruff_cache .hypothesis
