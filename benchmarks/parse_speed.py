@@ -31,10 +31,15 @@ WORDS = [
 
 def make_prompt(rng: random.Random, tags: int = 20, length: int = 2000) -> str:
     forms = [
-        "<lora:{n}:{w}>", "<lora:{n}>", "<lora:{n}:{w}:0.5>", "<lyco:{n}:te={w}:lbw=MIDD>", "<lora:{n}:{w}@0,0@0.5>",
-    ]  # fmt: skip
-    pieces = [rng.choice(forms).format(n=f"style {rng.randrange(10**6)}", w=round(rng.uniform(-1, 2), 2))
-              for _ in range(tags)]  # fmt: skip
+        "<lora:{n}:{w}>",
+        "<lora:{n}>",
+        "<lora:{n}:{w}:0.5>",
+        "<lyco:{n}:te={w}:lbw=MIDD>",
+        "<lora:{n}:{w}@0,0@0.5>",
+    ]
+    pieces = [
+        rng.choice(forms).format(n=f"style {rng.randrange(10**6)}", w=round(rng.uniform(-1, 2), 2)) for _ in range(tags)
+    ]
     filler_per_gap = (length - sum(map(len, pieces))) // (tags + 1)
     out = []
     for piece in [*pieces, ""]:

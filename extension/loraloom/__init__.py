@@ -1,7 +1,20 @@
 """loraloom: LoRA support for Stable Diffusion WebUIs.
 
-Importing the package is cheap and never imports torch or gradio; the tag language lives in
-:mod:`loraloom.syntax`.
+Importing the package is cheap and never imports torch or gradio: the tag language lives in
+:mod:`loraloom.syntax`, files in :mod:`loraloom.library`; ``load_network`` is imported on use.
 """
 
+from __future__ import annotations
+
+from typing import Any
+
 __version__ = "0.1.0"
+__all__ = ["load_network"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "load_network":
+        from .networks import load_network
+
+        return load_network
+    raise AttributeError(f"module 'loraloom' has no attribute {name!r}")

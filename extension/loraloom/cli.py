@@ -27,6 +27,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help='read one JSON object {"prompt", "negative"} per stdin line, write one result per line',
     )
+    inspect = commands.add_parser("inspect", help="identify and describe LoRA files (a file, or a folder recursively)")
+    inspect.add_argument("path", help="a LoRA file or a folder")
+    inspect.add_argument("--json", action="store_true", help="print a JSON array instead of a table")
+    inspect.add_argument(
+        "--allow-pickle", action="store_true", help="open legacy .pt/.ckpt/.bin files (weights-only, no code runs)"
+    )
+    inspect.add_argument("--cache", metavar="FILE", help="keep summaries and hashes in FILE for the next run")
     return parser
 
 
@@ -35,6 +42,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "parse":
         return _parse_command(parser, args)
+    if args.command == "inspect":
+        from .inspect_command import run_inspect
+
+        return run_inspect(args.path, as_json=args.json, allow_pickle=args.allow_pickle, cache_path=args.cache)
     parser.error(f"unknown command {args.command}")  # pragma: no cover - argparse rejects it first
     return EXIT_USAGE
 

@@ -226,9 +226,23 @@ def test_json_shape() -> None:
     assert set(data) == {"prompt", "negative", "clean_prompt", "clean_negative", "tags", "foreign", "diagnostics"}
     tag = data["tags"][0]
     assert set(tag) == {
-        "type", "name", "te", "unet", "dyn", "schedule_te", "schedule_unet", "lbw", "start", "stop",
-        "hr_te", "hr_unet", "span", "source", "raw", "valid",
-    }  # fmt: skip
+        "type",
+        "name",
+        "te",
+        "unet",
+        "dyn",
+        "schedule_te",
+        "schedule_unet",
+        "lbw",
+        "start",
+        "stop",
+        "hr_te",
+        "hr_unet",
+        "span",
+        "source",
+        "raw",
+        "valid",
+    }
     assert tag["te"] is None and tag["schedule_te"] == [[0.0, 0.5], [0.5, 1.0]]
     assert tag["unet"] == 0.3 and tag["schedule_unet"] is None
     assert tag["span"] == [0, len(data["prompt"])] and tag["source"] == "positive"

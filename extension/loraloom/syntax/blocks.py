@@ -10,13 +10,38 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 SD1_BLOCKS: tuple[str, ...] = (
-    "BASE", "IN01", "IN02", "IN04", "IN05", "IN07", "IN08", "M00",
-    "OUT03", "OUT04", "OUT05", "OUT06", "OUT07", "OUT08", "OUT09", "OUT10", "OUT11",
-)  # fmt: skip
+    "BASE",
+    "IN01",
+    "IN02",
+    "IN04",
+    "IN05",
+    "IN07",
+    "IN08",
+    "M00",
+    "OUT03",
+    "OUT04",
+    "OUT05",
+    "OUT06",
+    "OUT07",
+    "OUT08",
+    "OUT09",
+    "OUT10",
+    "OUT11",
+)
 SDXL_BLOCKS: tuple[str, ...] = (
-    "BASE", "IN04", "IN05", "IN07", "IN08", "M00",
-    "OUT00", "OUT01", "OUT02", "OUT03", "OUT04", "OUT05",
-)  # fmt: skip
+    "BASE",
+    "IN04",
+    "IN05",
+    "IN07",
+    "IN08",
+    "M00",
+    "OUT00",
+    "OUT01",
+    "OUT02",
+    "OUT03",
+    "OUT04",
+    "OUT05",
+)
 BLOCK_COUNTS = {len(SD1_BLOCKS): "SD1.x", len(SDXL_BLOCKS): "SDXL"}
 
 
@@ -44,10 +69,19 @@ BUILTIN_PRESETS: dict[str, tuple[float, ...]] = {
 # index; SDXL's output blocks 0-5 sit where SD1.x's output blocks 3-8 sit (the first attention
 # level after the middle), because SDXL has no attention at its shallowest level.
 _SDXL_FROM_SD1 = {
-    "BASE": "BASE", "IN04": "IN04", "IN05": "IN05", "IN07": "IN07", "IN08": "IN08",
-    "M00": "M00", "OUT00": "OUT03", "OUT01": "OUT04", "OUT02": "OUT05",
-    "OUT03": "OUT06", "OUT04": "OUT07", "OUT05": "OUT08",
-}  # fmt: skip
+    "BASE": "BASE",
+    "IN04": "IN04",
+    "IN05": "IN05",
+    "IN07": "IN07",
+    "IN08": "IN08",
+    "M00": "M00",
+    "OUT00": "OUT03",
+    "OUT01": "OUT04",
+    "OUT02": "OUT05",
+    "OUT03": "OUT06",
+    "OUT04": "OUT07",
+    "OUT05": "OUT08",
+}
 
 
 def find_preset(name: str, user_presets: Mapping[str, tuple[float, ...]] | None = None) -> str | None:

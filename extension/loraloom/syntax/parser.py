@@ -74,10 +74,24 @@ def _unclosed_tag(text: str, start: int, source: Source) -> list[Diagnostic]:
         if text.startswith(opening, start):
             end = start + len(opening)
             if text.startswith(">", end):
-                return [Diagnostic("warning", f"empty tag '{opening}>' is ignored", (start, end + 1),
-                                   "write a name: <lora:NAME:1>", source)]  # fmt: skip
-            return [Diagnostic("warning", f"'{opening}' is never closed, so it stays prompt text",
-                               (start, end), "add '>' after the tag's arguments", source)]  # fmt: skip
+                return [
+                    Diagnostic(
+                        "warning",
+                        f"empty tag '{opening}>' is ignored",
+                        (start, end + 1),
+                        "write a name: <lora:NAME:1>",
+                        source,
+                    )
+                ]
+            return [
+                Diagnostic(
+                    "warning",
+                    f"'{opening}' is never closed, so it stays prompt text",
+                    (start, end),
+                    "add '>' after the tag's arguments",
+                    source,
+                )
+            ]
     return []
 
 

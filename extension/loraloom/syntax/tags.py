@@ -18,9 +18,12 @@ from .values import Problem, read_bound, read_dyn, read_lbw, read_weight
 
 WEIGHT_KEYS = ("te", "unet", "hr", "hrte", "hrunet")
 WEIGHT_LABELS = {
-    "te": "weight", "unet": "unet weight", "hr": "hires weight",
-    "hrte": "hires te weight", "hrunet": "hires unet weight",
-}  # fmt: skip
+    "te": "weight",
+    "unet": "unet weight",
+    "hr": "hires weight",
+    "hrte": "hires te weight",
+    "hrunet": "hires unet weight",
+}
 KNOWN_KEYS = (*WEIGHT_KEYS, "dyn", "lbw", "start", "stop")
 POSITIONAL_ROLES = ("name", "te", "unet", "dyn")
 
