@@ -25,7 +25,8 @@ def test_inspect_a_numpy_written_file_without_importing_torch(tmp_path) -> None:
         "out = io.StringIO()\n"
         "with contextlib.redirect_stdout(out):\n"
         f"    status = main(['inspect', {str(tmp_path)!r}, '--json'])\n"
-        "print(json.dumps({'status': status, 'records': json.loads(out.getvalue()), 'torch': 'torch' in sys.modules}))\n"
+        "result = {'status': status, 'records': json.loads(out.getvalue()), 'torch': 'torch' in sys.modules}\n"
+        "print(json.dumps(result))\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
