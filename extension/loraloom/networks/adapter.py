@@ -1,0 +1,97 @@
+"""The common face of every network kind: its weight change, and its on-the-fly forward.
+
+One small class per kind (``lora.py``, ``loha.py``, …) subclasses :class:`Adapter`. Tensors are
+fp32 on the target's device; ``delta_weight`` is the change at multiplier 1 with the file's own
+scale (alpha/rank) applied, in the target weight's shape; ``delta_output`` is what the adapter
+adds to the target's output for an input ``x`` (used by hooks mode).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+TensorSource = Callable[[str], "torch.Tensor | None"]
+"""``suffix → fp32 tensor on the target's device`` (``None`` when the file has no such key)."""
+
+
+@dataclass(frozen=True)
+class TargetInfo:
+    """What an adapter needs to know about the module it changes."""
+
+    weight_shape: tuple[int, ...]
+    kind: str
+    """``linear``, ``conv``, ``norm`` (GroupNorm/LayerNorm) or ``mha`` (one q/k/v/out slice)."""
+    stride: tuple[int, ...] = (1, 1)
+    padding: tuple[int, ...] | str = (0, 0)
+    dilation: tuple[int, ...] = (1, 1)
+    groups: int = 1
+
+    @classmethod
+    def of(cls, module: nn.Module, weight_shape: tuple[int, ...] | None = None) -> TargetInfo:
+        if isinstance(module, nn.Conv2d):
+            return cls(
+                tuple(module.weight.shape), "conv", module.stride, module.padding, module.dilation, module.groups
+            )
+        if isinstance(module, nn.GroupNorm | nn.LayerNorm):
+            return cls(tuple(module.weight.shape), "norm")
+        if isinstance(module, nn.MultiheadAttention):
+            assert weight_shape is not None
+            return cls(weight_shape, "mha")
+        return cls(tuple(module.weight.shape), "linear")
+
+
+def alpha_scale(alpha: torch.Tensor | None, rank: int) -> float:
+    """alpha / rank; a missing or zero alpha means scale 1 (kohya's and LyCORIS's rule)."""
+    if alpha is None:
+        return 1.0
+    value = float(alpha.float().reshape(-1)[0])
+    return 1.0 if value == 0 else value / rank
+
+
+class Adapter:
+    """Base class: subclasses set ``kind`` and implement :meth:`delta_weight`."""
+
+    kind = "?"
+    linear_in_multiplier = True
+    """False when the multiplier acts inside the formula (BOFT): then ΔW is recomputed per m."""
+    needs_weight = False
+    """True when ΔW depends on the target's own weight (IA3, OFT, GLoRA, DoRA)."""
+
+    def __init__(self, target: TargetInfo) -> None:
+        self.target = target
+
+    def delta_weight(self, weight: torch.Tensor, multiplier: float = 1.0) -> torch.Tensor:
+        raise NotImplementedError
+
+    def delta_bias(self) -> torch.Tensor | None:
+        return None
+
+    def delta_shape(self) -> tuple[int, ...]:
+        """The shape ΔW has (computed on a zero weight; kinds override it with shape arithmetic)."""
+        device = next((t.device for t in self.tensors()), torch.device("cpu"))
+        return tuple(self.delta_weight(torch.zeros(self.target.weight_shape, device=device)).shape)
+
+    def delta_output(self, x: torch.Tensor, weight: torch.Tensor, delta: torch.Tensor | None = None) -> torch.Tensor:
+        """The output change for input ``x`` (multiplier 1); ``delta`` is a cached ΔW if any."""
+        change = self.delta_weight(weight) if delta is None else delta
+        return apply_weight(x, change.to(x.dtype), self.target)
+
+    def tensors(self) -> list[torch.Tensor]:
+        """The adapter's own tensors (for memory accounting and finiteness checks)."""
+        return [v for v in vars(self).values() if isinstance(v, torch.Tensor)]
+
+
+def apply_weight(x: torch.Tensor, weight: torch.Tensor, target: TargetInfo) -> torch.Tensor:
+    """Run ``x`` through a weight of the target's shape (no bias)."""
+    if target.kind == "conv":
+        return F.conv2d(x, weight, None, target.stride, target.padding, target.dilation, target.groups)
+    return F.linear(x, weight)
+
+
+def reshape_like(delta: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+    return delta.reshape(shape) if tuple(delta.shape) != shape else delta

@@ -1,0 +1,51 @@
+"""Full and norm deltas: the file holds ΔW (and Δbias) itself.
+
+``diff``/``diff_b`` for Linear/Conv layers; ``w_norm``/``b_norm`` for GroupNorm/LayerNorm.
+On the fly a norm delta is the norm of x with (Δw, Δb): the normalisation is linear in them.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .adapter import Adapter, TargetInfo, TensorSource, reshape_like
+
+SUFFIXES = ("diff", "diff_b", "w_norm", "b_norm")
+
+
+class Full(Adapter):
+    kind = "full"
+
+    def __init__(self, target: TargetInfo, get: TensorSource) -> None:
+        super().__init__(target)
+        self.diff, self.diff_b = get("diff"), get("diff_b")
+
+    def delta_weight(self, weight: torch.Tensor, multiplier: float = 1.0) -> torch.Tensor:
+        return reshape_like(self.diff, self.target.weight_shape) * multiplier  # type: ignore[arg-type]
+
+    def delta_bias(self) -> torch.Tensor | None:
+        return self.diff_b
+
+
+class Norm(Adapter):
+    kind = "norm"
+
+    def __init__(self, target: TargetInfo, get: TensorSource, *, groups: int = 0, eps: float = 1e-5) -> None:
+        """``groups``: the GroupNorm's group count, 0 for a LayerNorm."""
+        super().__init__(target)
+        self.w_norm, self.b_norm = get("w_norm"), get("b_norm")
+        self.groups, self.eps = groups, eps
+
+    def delta_weight(self, weight: torch.Tensor, multiplier: float = 1.0) -> torch.Tensor:
+        return reshape_like(self.w_norm, self.target.weight_shape) * multiplier  # type: ignore[arg-type]
+
+    def delta_bias(self) -> torch.Tensor | None:
+        return self.b_norm
+
+    def delta_output(self, x: torch.Tensor, weight: torch.Tensor, delta: torch.Tensor | None = None) -> torch.Tensor:
+        w = self.w_norm.to(x.dtype)  # type: ignore[union-attr]
+        b = self.b_norm.to(x.dtype) if self.b_norm is not None else None
+        if self.groups:
+            return F.group_norm(x, self.groups, w, b, self.eps)
+        return F.layer_norm(x, w.shape, w, b, self.eps)
