@@ -25,24 +25,23 @@ class TargetInfo:
 
     weight_shape: tuple[int, ...]
     kind: str
-    """``linear``, ``conv``, ``norm`` (GroupNorm/LayerNorm) or ``mha`` (one q/k/v/out slice)."""
+    """``linear`` (also one q/k/v/out slice of a MultiheadAttention), ``conv`` or ``norm``."""
     stride: tuple[int, ...] = (1, 1)
     padding: tuple[int, ...] | str = (0, 0)
     dilation: tuple[int, ...] = (1, 1)
     groups: int = 1
+    has_bias: bool = False
+    """Whether the target has a bias a bias change can go to (else the change is ignored)."""
 
     @classmethod
-    def of(cls, module: nn.Module, weight_shape: tuple[int, ...] | None = None) -> TargetInfo:
+    def of(cls, module: nn.Module) -> TargetInfo:
+        has_bias = getattr(module, "bias", None) is not None
+        shape = tuple(module.weight.shape)
         if isinstance(module, nn.Conv2d):
-            return cls(
-                tuple(module.weight.shape), "conv", module.stride, module.padding, module.dilation, module.groups
-            )
+            return cls(shape, "conv", module.stride, module.padding, module.dilation, module.groups, has_bias)
         if isinstance(module, nn.GroupNorm | nn.LayerNorm):
-            return cls(tuple(module.weight.shape), "norm")
-        if isinstance(module, nn.MultiheadAttention):
-            assert weight_shape is not None
-            return cls(weight_shape, "mha")
-        return cls(tuple(module.weight.shape), "linear")
+            return cls(shape, "norm", has_bias=has_bias)
+        return cls(shape, "linear", has_bias=has_bias)
 
 
 def alpha_scale(alpha: torch.Tensor | None, rank: int) -> float:

@@ -42,6 +42,7 @@ def build_adapter(
     target: TargetInfo,
     host_module: nn.Module,
     device: torch.device,
+    dyn: int | None = None,
 ) -> Adapter:
     """The adapter for ``module`` of ``network`` acting on ``host_module`` (fp32 on ``device``)."""
 
@@ -58,6 +59,8 @@ def build_adapter(
     if kind_class is Norm:
         groups = host_module.num_groups if isinstance(host_module, nn.GroupNorm) else 0
         adapter: Adapter = Norm(target, get, groups=groups, eps=getattr(host_module, "eps", 1e-5))
+    elif kind_class is LoRA:
+        adapter = LoRA(target, get, dyn=dyn)
     else:
         adapter = kind_class(target, get)
     dora_scale = get("dora_scale")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .adapter import Adapter, TargetInfo, TensorSource, reshape_like
+from .adapter import Adapter, TargetInfo, TensorSource, apply_weight, reshape_like
 
 SUFFIXES = ("diff", "diff_b", "w_norm", "b_norm")
 
@@ -26,6 +26,13 @@ class Full(Adapter):
 
     def delta_bias(self) -> torch.Tensor | None:
         return self.diff_b
+
+    def delta_output(self, x: torch.Tensor, weight: torch.Tensor, delta: torch.Tensor | None = None) -> torch.Tensor:
+        change = apply_weight(x, (self.delta_weight(weight) if delta is None else delta).to(x.dtype), self.target)
+        if self.diff_b is None or not self.target.has_bias:
+            return change
+        shape = (1, -1, 1, 1) if self.target.kind == "conv" else (-1,)
+        return change + self.diff_b.to(x.dtype).reshape(shape)
 
 
 class Norm(Adapter):
@@ -45,7 +52,7 @@ class Norm(Adapter):
 
     def delta_output(self, x: torch.Tensor, weight: torch.Tensor, delta: torch.Tensor | None = None) -> torch.Tensor:
         w = self.w_norm.to(x.dtype)  # type: ignore[union-attr]
-        b = self.b_norm.to(x.dtype) if self.b_norm is not None else None
+        b = self.b_norm.to(x.dtype) if self.b_norm is not None and self.target.has_bias else None
         if self.groups:
             return F.group_norm(x, self.groups, w, b, self.eps)
         return F.layer_norm(x, w.shape, w, b, self.eps)

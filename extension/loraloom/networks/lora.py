@@ -17,13 +17,16 @@ SUFFIXES = ("lora_down.weight", "lora_up.weight", "lora_mid.weight", "alpha")
 class LoRA(Adapter):
     kind = "lora"
 
-    def __init__(self, target: TargetInfo, get: TensorSource) -> None:
+    def __init__(self, target: TargetInfo, get: TensorSource, *, dyn: int | None = None) -> None:
+        """``dyn``: keep only the first ranks (DyLoRA); the scale stays alpha/full rank, as A1111."""
         super().__init__(target)
         down, up = get("lora_down.weight"), get("lora_up.weight")
         assert down is not None and up is not None
         self.mid = get("lora_mid.weight")
         conv = target.kind == "conv"
         self.rank = down.shape[0]
+        if dyn is not None and dyn < self.rank and self.mid is None:
+            down, up = down[:dyn], up[:, :dyn]
         if conv and down.dim() == 2:
             down = down[:, :, None, None]
         if conv and up.dim() == 2:

@@ -42,6 +42,7 @@ class Network:
     metadata: dict[str, str]
     unmatched_keys: list[str]
     """Keys that belong to no known kind: reported by the patcher, never silently dropped."""
+    shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
     _source: Any = field(repr=False, default=None)
     _converted: dict[tuple[str, Any, Any], torch.Tensor] = field(repr=False, default_factory=dict)
 
@@ -58,6 +59,18 @@ class Network:
             tensor = self._source.get_tensor(key) if hasattr(self._source, "get_tensor") else self._source[key]
             self._converted[cache_key] = tensor.to(device=device, dtype=dtype) if (dtype or device) else tensor
         return self._converted[cache_key]
+
+    def family(self) -> str:
+        """``sd1``/``sd2``/``sdxl``/``unknown`` from keys and shapes (metadata second)."""
+        from ..library.families import identify_family
+        from ..library.kinds import ModuleKeys
+
+        modules = [ModuleKeys(m.stem, m.kind, dict(m.keys), m.dora) for m in self.modules.values()]
+        return identify_family(modules, self.shapes, self.metadata).family
+
+    @property
+    def converted_bytes(self) -> int:
+        return sum(t.numel() * t.element_size() for t in self._converted.values())
 
     def drop_converted(self) -> None:
         """Free converted copies (the file stays mapped)."""
@@ -86,6 +99,7 @@ def load_network(path: str, *, allow_pickle: bool = False) -> Network:
         modules={m.stem: _network_module(m) for m in modules},
         metadata=metadata,
         unmatched_keys=stray,
+        shapes=shapes,
         _source=source,
     )
 

@@ -18,7 +18,7 @@ from .model import (
     is_schedule,
 )
 from .parser import parse, parse_prompt
-from .schedule import bound_step, is_active, weight_at
+from .schedule import bound_step, is_active, weight_at, within_bounds
 
 __all__ = [
     "BUILTIN_PRESETS",
@@ -51,4 +51,5 @@ __all__ = [
     "set_weight",
     "tag_at",
     "weight_at",
+    "within_bounds",
 ]

@@ -40,6 +40,10 @@ def bound_step(bound: Bound, total_steps: int) -> float:
 
 def is_active(tag: Tag, step: float, total_steps: int) -> bool:
     """Whether ``start=``/``stop=`` let the tag act at ``step`` (start inclusive, stop exclusive)."""
-    if tag.start is not None and step < bound_step(tag.start, total_steps):
+    return within_bounds(tag.start, tag.stop, step, total_steps)
+
+
+def within_bounds(start: Bound | None, stop: Bound | None, step: float, total_steps: int) -> bool:
+    if start is not None and step < bound_step(start, total_steps):
         return False
-    return tag.stop is None or step < bound_step(tag.stop, total_steps)
+    return stop is None or step < bound_step(stop, total_steps)

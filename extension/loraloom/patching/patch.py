@@ -1,0 +1,271 @@
+"""``apply()`` and ``Patch``: networks on a model's modules, removable exactly.
+
+The patch owns all its state (hooks, backups, cached changes); nothing is global. Multipliers
+are evaluated per network (two floats: text encoder and UNet) whenever weights or progress
+change; every module reads them through small closures, so a change costs O(#networks) and no
+tensor work in hooks mode.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..networks.adapter import TargetInfo
+from ..networks.build import BadTensors, build_adapter
+from ..syntax import Tag
+from .hooks import AttentionHook, ModuleHook
+from .keymap import KeyMap, Slot
+from .merge import Change, MergedWeight
+from .specs import NetworkInput, NetworkSpec, to_spec
+
+MODES = ("hooks", "merge")
+
+
+@dataclass
+class NetworkReport:
+    """What became of one network: which keys landed where, which did not and why."""
+
+    name: str
+    path: str
+    family: str
+    matched: dict[str, str] = field(default_factory=dict)
+    unmatched: dict[str, str] = field(default_factory=dict)
+    skipped: str | None = None
+    problems: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "path": self.path,
+            "family": self.family,
+            "skipped": self.skipped,
+            "matched": self.matched,
+            "unmatched": self.unmatched,
+            "problems": self.problems,
+        }
+
+    @property
+    def messages(self) -> list[str]:
+        """One line per problem, for an infotext or a console."""
+        lines = [f"{self.name}: {self.skipped}"] if self.skipped else []
+        if self.unmatched and not self.skipped:
+            reasons = sorted(set(self.unmatched.values()))
+            lines.append(f"{self.name}: {len(self.unmatched)} keys not applied ({'; '.join(reasons)})")
+        return lines + [f"{self.name}: {problem}" for problem in self.problems]
+
+
+@dataclass
+class _Contribution:
+    spec: int
+    text_encoder: bool
+    block_factor: float
+    slot: Slot
+    change: Change
+
+
+class Patch:
+    """Networks applied to a model. Use as a context manager, or call :meth:`remove`."""
+
+    def __init__(self, keymap: KeyMap, specs: list[NetworkSpec], mode: str) -> None:
+        self.keymap = keymap
+        self.specs = specs
+        self.mode = mode
+        self.reports: list[NetworkReport] = []
+        self.total_steps = 1
+        self.step = 0.0
+        self._multipliers: list[tuple[float, float]] = [(0.0, 0.0)] * len(specs)
+        self._contributions: list[_Contribution] = []
+        self._hooks: list[ModuleHook] = []
+        self._attention: list[AttentionHook] = []
+        self._merged: list[MergedWeight] = []
+        self._removed = False
+
+    # -- building -------------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        family = self.keymap.model_family()
+        for index, spec in enumerate(self.specs):
+            self.reports.append(self._build_network(index, spec, family))
+        self._evaluate()
+        if self.mode == "hooks":
+            self._attach_hooks()
+        else:
+            self._attach_merge()
+
+    def _build_network(self, index: int, spec: NetworkSpec, family: str | None) -> NetworkReport:
+        network = spec.network
+        network_family = network.family()
+        report = NetworkReport(spec.name or network.name, network.path, network_family)
+        for key in network.unmatched_keys:
+            report.unmatched[key] = "not a key of any known LoRA kind"
+        if family and network_family not in ("unknown", family):
+            report.skipped = f"is a {network_family} LoRA but the model is {family}; skipped"
+            return report
+        factors, problem = spec.block_factors(family)
+        if problem:
+            report.problems.append(problem)
+        contributions = []
+        try:
+            for stem, module in network.modules.items():
+                slot = self.keymap.find(stem)
+                if slot is None:
+                    part = module.part
+                    passed = part in self.keymap.parts
+                    report.unmatched[stem] = (
+                        "no module of the model has this name" if passed else f"{part} was not given"
+                    )
+                    continue
+                host = slot.module
+                if slot.mha_slice:
+                    target = TargetInfo(slot.weight_shape, "linear", has_bias=slot.bias is not None)
+                else:
+                    target = TargetInfo.of(host)
+                adapter = build_adapter(network, module, target, host, slot.weight.device, spec.dyn)
+                if adapter.delta_bias() is not None and slot.bias is None:
+                    report.problems.append(f"{stem}: a bias change for a module without bias is ignored")
+                block = (module.block or "") if factors is not None else ""
+                factor = factors.get(block, 0.0) if factors is not None else 1.0
+                text_encoder = slot.part != "unet"
+                contribution = _Contribution(index, text_encoder, factor, slot, None)  # type: ignore[arg-type]
+                contribution.change = Change(adapter, slot, self._multiplier_of(contribution))
+                contributions.append(contribution)
+                report.matched[stem] = f"{slot.part}:{slot.path}" + (f"[{slot.mha_slice}]" if slot.mha_slice else "")
+        except BadTensors as error:
+            report.skipped = f"cannot be applied: {error}; skipped"
+            report.matched.clear()
+            return report
+        if not contributions:
+            report.skipped = report.skipped or "no key of this file matches the model; skipped"
+        self._contributions.extend(contributions)
+        return report
+
+    def _multiplier_of(self, contribution: _Contribution):  # type: ignore[no-untyped-def]
+        def multiplier() -> float:
+            te, unet = self._multipliers[contribution.spec]
+            return (te if contribution.text_encoder else unet) * contribution.block_factor
+
+        return multiplier
+
+    def _by_weight(self) -> list[MergedWeight]:
+        merged: dict[int, MergedWeight] = {}
+        for contribution in self._contributions:
+            slot = contribution.slot
+            weight = slot.weight
+            if id(weight) not in merged:
+                merged[id(weight)] = MergedWeight(weight, slot.bias)
+            merged[id(weight)].changes.append(contribution.change)
+        return list(merged.values())
+
+    def _attach_merge(self) -> None:
+        self._merged = self._by_weight()
+        for weight in self._merged:
+            weight.apply()
+
+    def _attach_hooks(self) -> None:
+        by_module: dict[int, list[_Contribution]] = {}
+        attention: dict[int, list[_Contribution]] = {}
+        for contribution in self._contributions:
+            bucket = attention if contribution.slot.mha_slice else by_module
+            bucket.setdefault(id(contribution.slot.module), []).append(contribution)
+        for contributions in by_module.values():
+            module = contributions[0].slot.module
+            hook = ModuleHook(module, TargetInfo.of(module))
+            hook.attach([(c.change.adapter, c.change.multiplier, c.change) for c in contributions])
+            self._hooks.append(hook)
+        for contributions in attention.values():
+            module = contributions[0].slot.module
+            weights: dict[int, MergedWeight] = {}
+            for c in contributions:
+                weights.setdefault(id(c.slot.weight), MergedWeight(c.slot.weight, c.slot.bias)).changes.append(c.change)
+            self._attention.append(AttentionHook(module, list(weights.values())))
+
+    # -- weights and progress -------------------------------------------------------------------
+
+    def _evaluate(self) -> None:
+        self._multipliers = [spec.multipliers(self.step, self.total_steps) for spec in self.specs]
+        if self.mode == "merge" and not self._removed:
+            for weight in self._merged:
+                weight.apply()
+
+    def set_weights(self, weights: Sequence[float | tuple | Tag]) -> None:
+        """New weights per network, in order: a float (both), ``(te, unet)`` or a Tag."""
+        if len(weights) != len(self.specs):
+            raise ValueError(f"{len(weights)} weights for {len(self.specs)} networks")
+        for spec, weight in zip(self.specs, weights, strict=True):
+            if isinstance(weight, Tag):
+                spec.te, spec.unet = weight.te, weight.unet  # type: ignore[assignment]
+                spec.lbw, spec.start, spec.stop = weight.lbw, weight.start, weight.stop
+            elif isinstance(weight, tuple):
+                spec.te, spec.unet = weight
+            else:
+                spec.te = spec.unet = float(weight)
+        self._evaluate()
+
+    def set_progress(self, fraction: float, total_steps: int | None = None) -> None:
+        """Move step schedules and start/stop to ``fraction`` of the pass.
+
+        ``total_steps`` resolves keyframes and bounds given in steps; fractions need none.
+        """
+        if total_steps is not None:
+            self.total_steps = max(1, int(total_steps))
+        self.step = fraction * self.total_steps
+        self._evaluate()
+
+    @property
+    def multipliers(self) -> list[tuple[float, float]]:
+        """Current ``(te, unet)`` multiplier per network."""
+        return list(self._multipliers)
+
+    # -- lifetime -------------------------------------------------------------------------------
+
+    def remove(self) -> None:
+        """Detach every hook and restore every merged weight bit for bit (idempotent)."""
+        if self._removed:
+            return
+        self._removed = True
+        for hook in self._hooks:
+            hook.detach()
+        for attention in self._attention:
+            attention.detach()
+        for weight in self._merged:
+            weight.restore()
+            weight.drop_cache()
+        self._hooks, self._attention, self._merged = [], [], []
+        self._contributions.clear()
+
+    def report(self) -> list[NetworkReport]:
+        return list(self.reports)
+
+    def __enter__(self) -> Patch:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.remove()
+
+
+def apply(
+    targets: Mapping[str, nn.Module],
+    networks: Sequence[NetworkInput | NetworkSpec],
+    *,
+    mode: str = "hooks",
+) -> Patch:
+    """Apply ``networks`` to the model parts in ``targets`` (``unet``, ``te1``, ``te2``).
+
+    ``networks`` holds ``(Network, te, unet)`` tuples (weights may be schedules), ``(Network,
+    Tag)`` pairs (weights, schedules, lbw, start/stop, dyn) or :class:`NetworkSpec`. Problems are
+    in ``report()``; a network that cannot be applied is skipped, never raised.
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
+    unknown = set(targets) - {"unet", "te1", "te2"}
+    if unknown:
+        raise ValueError(f"unknown target parts {sorted(unknown)}; use unet, te1, te2")
+    patch = Patch(KeyMap(targets), [to_spec(item) for item in networks], mode)
+    with torch.no_grad():
+        patch._build()
+    return patch
