@@ -1,7 +1,9 @@
 """Patching: key mapping, and ``Patch`` objects that apply networks on the fly or merged."""
 
+from .cache import NetworkCache
 from .keymap import KeyMap, Slot
 from .patch import NetworkReport, Patch, apply
+from .pool import BufferPool
 from .specs import NetworkSpec
 
-__all__ = ["KeyMap", "NetworkReport", "NetworkSpec", "Patch", "Slot", "apply"]
+__all__ = ["BufferPool", "KeyMap", "NetworkCache", "NetworkReport", "NetworkSpec", "Patch", "Slot", "apply"]

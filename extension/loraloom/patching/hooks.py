@@ -35,9 +35,9 @@ class _Fused:
     down: torch.Tensor
     up: torch.Tensor
     ranks: list[int]
-    _coefficients: torch.Tensor | None = None
+    _scaled: torch.Tensor | None = None
     _key: tuple[float, ...] | None = None
-    _cast: dict[torch.dtype, tuple[torch.Tensor, torch.Tensor]] | None = None
+    _down_cast: torch.Tensor | None = None
 
     @classmethod
     def of(cls, adapters: list[LoRA], multipliers: list[Multiplier]) -> _Fused:
@@ -45,33 +45,38 @@ class _Fused:
         up = torch.cat([a.up for a in adapters], dim=1)
         return cls(adapters, multipliers, down, up, [a.down.shape[0] for a in adapters])
 
-    def coefficients(self, dtype: torch.dtype) -> torch.Tensor | None:
+    def scaled_up(self, dtype: torch.dtype) -> torch.Tensor | None:
+        """``up`` with each LoRA's scale × multiplier folded into its columns (rebuilt on change)."""
         key = tuple(m() for m in self.multipliers)
         if not any(key):
             return None
-        if key != self._key or self._coefficients is None or self._coefficients.dtype != dtype:
+        if key != self._key or self._scaled is None or self._scaled.dtype != dtype:
             parts = [
                 torch.full((rank,), a.scale * m, device=self.down.device)
                 for a, m, rank in zip(self.adapters, key, self.ranks, strict=True)
             ]
-            self._coefficients, self._key = torch.cat(parts).to(dtype), key
-        return self._coefficients
+            coefficients = torch.cat(parts)
+            shape = (1, -1, 1, 1) if self.up.dim() == 4 else (1, -1)
+            self._scaled, self._key = (self.up * coefficients.reshape(shape)).to(dtype), key
+        return self._scaled
 
-    def weights(self, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
-        self._cast = self._cast or {}
-        if dtype not in self._cast:
-            self._cast[dtype] = (self.down.to(dtype), self.up.to(dtype))
-        return self._cast[dtype]
+    def down_as(self, dtype: torch.dtype) -> torch.Tensor:
+        if self._down_cast is None or self._down_cast.dtype != dtype:
+            self._down_cast = self.down.to(dtype)
+        return self._down_cast
 
-    def output(self, x: torch.Tensor, target: TargetInfo) -> torch.Tensor | None:
-        coefficients = self.coefficients(x.dtype)
-        if coefficients is None:
-            return None
-        down, up = self.weights(x.dtype)
+    def accumulate(self, x: torch.Tensor, out: torch.Tensor, target: TargetInfo) -> None:
+        """``out += up·diag(s·m)·down(x)``, the last product accumulated in place."""
+        up = self.scaled_up(out.dtype)
+        if up is None:
+            return
+        down = self.down_as(x.dtype)
         if target.kind == "conv":
             hidden = F.conv2d(x, down, None, target.stride, target.padding, target.dilation)
-            return F.conv2d(hidden * coefficients.view(1, -1, 1, 1), up)
-        return F.linear(F.linear(x, down) * coefficients, up)
+            out.add_(F.conv2d(hidden.to(out.dtype), up))
+            return
+        hidden = F.linear(x, down).to(out.dtype)
+        out.view(-1, out.shape[-1]).addmm_(hidden.reshape(-1, hidden.shape[-1]), up.t())
 
 
 class ModuleHook:
@@ -98,20 +103,24 @@ class ModuleHook:
         self.handle = self.module.register_forward_hook(self._hook)
 
     def _hook(self, module: nn.Module, inputs: tuple, output: torch.Tensor) -> torch.Tensor:
+        if not self.active():
+            return output
         x = inputs[0]
-        total = None
+        # In inference the module's fresh output is accumulated into in place; with autograd
+        # recording (training) a copy keeps the graph correct.
+        out = output if not (torch.is_grad_enabled() and output.requires_grad) else output.clone()
+        if not out.is_contiguous():
+            out = out.contiguous()
         for fused in self.fused:
-            change = fused.output(x, self.target)
-            if change is not None:
-                total = change if total is None else total + change
+            fused.accumulate(x, out, self.target)
         for change in self.others:
             multiplier = change.multiplier()
             if multiplier != 0:
-                out = _change_output(change, x, module.weight.detach(), multiplier)
-                total = out if total is None else total + out
-        if total is None:
-            return output
-        return output + total.to(output.dtype)
+                out.add_(_change_output(change, x, module.weight.detach(), multiplier).to(out.dtype))
+        return out
+
+    def active(self) -> bool:
+        return any(m() for fused in self.fused for m in fused.multipliers) or any(c.multiplier() for c in self.others)
 
     def detach(self) -> None:
         if self.handle is not None:
@@ -127,8 +136,8 @@ def _change_output(change: Change, x: torch.Tensor, weight: torch.Tensor, multip
     if isinstance(adapter, LoRA | IA3 | Norm):  # their own paths need no ΔW
         return adapter.delta_output(x, weight) * multiplier
     if adapter.linear_in_multiplier:
-        return adapter.delta_output(x, weight, change.delta(1.0)) * multiplier
-    return adapter.delta_output(x, weight, change.delta(multiplier))
+        return adapter.delta_output(x, weight, change.delta(1.0, weight)) * multiplier
+    return adapter.delta_output(x, weight, change.delta(multiplier, weight))
 
 
 class AttentionHook:

@@ -1,8 +1,10 @@
-"""Merge mode: W = W₀ + Σ mᵢ·ΔWᵢ in fp32, with W₀ kept so that restoring is bit-exact.
+"""Merge mode: W = W₀ + Σ mᵢ·ΔWᵢ computed in fp32, restored bit for bit.
 
-One :class:`MergedWeight` per patched parameter (an open_clip ``in_proj_weight`` is shared by
-its q/k/v slots, each changing its own rows). ΔWᵢ are computed once and cached in fp32, so new
-multipliers only re-add cached changes.
+The merged weight goes into a pooled buffer that replaces the parameter's data; the original
+tensor is never written and is put back on restore, so restoring is O(1) per module and exact
+by construction (the very same bits). A plain LoRA merges with one fused multiply-add
+(``addmm``: W₀ + (m·s·up)·down) without materialising ΔW; other kinds add their ΔW, which is
+cached within a byte budget so re-applying other weights only re-adds it.
 """
 
 from __future__ import annotations
@@ -13,7 +15,27 @@ from dataclasses import dataclass, field
 import torch
 
 from ..networks.adapter import Adapter
+from ..networks.lora import LoRA
 from .keymap import Slot
+from .pool import BufferPool
+
+
+@dataclass
+class DeltaBudget:
+    """How many bytes of cached ΔW a patch may keep (shared by all its changes)."""
+
+    max_bytes: int
+    used: int = 0
+
+    def fits(self, numel: int) -> bool:
+        return self.used + numel * 4 <= self.max_bytes
+
+    def take(self, tensor: torch.Tensor) -> bool:
+        size = tensor.numel() * tensor.element_size()
+        if self.used + size > self.max_bytes:
+            return False
+        self.used += size
+        return True
 
 
 @dataclass
@@ -21,30 +43,70 @@ class Change:
     adapter: Adapter
     slot: Slot
     multiplier: Callable[[], float]
+    budget: DeltaBudget | None = None
     _delta: torch.Tensor | None = None
     _delta_multiplier: float | None = None
+    _merged_before: bool = False
 
-    def delta(self, multiplier: float) -> torch.Tensor:
-        """ΔW at ``multiplier`` (cached at 1 for linear kinds, per multiplier for BOFT)."""
-        if self.adapter.linear_in_multiplier:
-            if self._delta is None:
-                self._delta = self.adapter.delta_weight(self.slot.weight[self.slot.rows].detach())
-            return self._delta * multiplier
-        if self._delta is None or self._delta_multiplier != multiplier:
-            self._delta = self.adapter.delta_weight(self.slot.weight[self.slot.rows].detach(), multiplier)
-            self._delta_multiplier = multiplier
-        return self._delta
+    def delta(self, multiplier: float, base: torch.Tensor) -> torch.Tensor:
+        """ΔW (fp32) against the unpatched weight ``base`` (the whole parameter): at multiplier
+        1 for kinds linear in it, else at ``multiplier`` (BOFT)."""
+        wanted = 1.0 if self.adapter.linear_in_multiplier else multiplier
+        if self._delta is not None and self._delta_multiplier == wanted:
+            return self._delta
+        delta = self.adapter.delta_weight(base[self.slot.rows].detach(), wanted)
+        if self.budget is None or self.budget.take(delta):
+            self._delta, self._delta_multiplier = delta, wanted
+        return delta
+
+    def add_into(self, out: torch.Tensor, multiplier: float, base: torch.Tensor, first: bool) -> None:
+        """``out[rows] (+)= m·ΔW``: ``first`` means ``out`` still has to receive ``base`` too.
+
+        A plain LoRA is one fused multiply-add (``addmm``) and never materialises ΔW.
+        """
+        rows = self.slot.rows
+        adapter = self.adapter
+        whole = rows == slice(None)
+        if first and not whole:
+            out.copy_(base)
+            first = False
+        target = out[rows]
+        # The first merge runs on the factors; a re-merge caches ΔW (when the budget allows) so
+        # that later weight changes are one add instead of a rank-r product.
+        cache_now = self._merged_before and self.budget is not None and self.budget.fits(target.numel())
+        self._merged_before = True
+        if isinstance(adapter, LoRA) and adapter.mid is None and self._delta is None and not cache_now:
+            up = adapter.up.flatten(1) * (adapter.scale * multiplier)
+            down = adapter.down.flatten(1)
+            flat = target.view(up.shape[0], -1)
+            if first:
+                torch.addmm(base.reshape(flat.shape), up, down, out=flat)
+            else:
+                flat.addmm_(up, down)
+            return
+        delta = self.delta(multiplier, base).reshape(target.shape)
+        scale = multiplier if adapter.linear_in_multiplier else 1.0
+        if first:
+            torch.add(base, delta, alpha=scale, out=target)
+        else:
+            target.add_(delta, alpha=scale)
 
 
 @dataclass
 class MergedWeight:
-    """One parameter (and its bias) with the changes merged into it."""
+    """One parameter (and its bias) with changes merged into it.
 
-    weight: torch.Tensor
-    bias: torch.Tensor | None
+    The parameter's data is swapped between its original tensor (never written) and a merged
+    buffer from the pool, so restoring is O(1) and gives back the very same bits.
+    """
+
+    weight: torch.nn.Parameter
+    bias: torch.nn.Parameter | None
+    pool: BufferPool
     changes: list[Change] = field(default_factory=list)
     original: torch.Tensor | None = None
     original_bias: torch.Tensor | None = None
+    buffer: torch.Tensor | None = None
     applied: tuple[float, ...] | None = None
 
     def apply(self) -> None:
@@ -52,33 +114,53 @@ class MergedWeight:
         if multipliers == self.applied:
             return
         if self.original is None:
-            self.original = self.weight.detach().clone()
-            if self.bias is not None:
-                self.original_bias = self.bias.detach().clone()
-        merged = self.original.to(torch.float32, copy=True)
-        merged_bias = self.original_bias.to(torch.float32, copy=True) if self.original_bias is not None else None
-        for change, multiplier in zip(self.changes, multipliers, strict=True):
-            if multiplier == 0:
-                continue
-            rows = change.slot.rows
-            merged[rows] += change.delta(multiplier).to(merged.device)
-            delta_bias = change.adapter.delta_bias()
-            if delta_bias is not None and merged_bias is not None:
-                merged_bias[rows] += delta_bias.reshape(-1).to(merged_bias.device) * multiplier
-        with torch.no_grad():
-            self.weight.copy_(merged.to(self.weight.dtype))
-            if merged_bias is not None and self.bias is not None:
-                self.bias.copy_(merged_bias.to(self.bias.dtype))
+            self.original = self.weight.data
+            self.original_bias = self.bias.data if self.bias is not None else None
+        active = [(c, m) for c, m in zip(self.changes, multipliers, strict=True) if m != 0]
+        if not active:
+            self._use_original()
+            self.applied = multipliers
+            return
+        original = self.original
+        fp32 = original.dtype == torch.float32
+        if self.buffer is None:
+            self.buffer = self.pool.take(original)
+        accumulator = self.buffer if fp32 else torch.empty(original.shape, dtype=torch.float32, device=original.device)
+        base = original if fp32 else original.float()
+        for index, (change, multiplier) in enumerate(active):
+            change.add_into(accumulator, multiplier, base, first=index == 0)
+        if not fp32:
+            self.buffer.copy_(accumulator)
+        self.weight.data = self.buffer
+        self._merge_bias(active)
         self.applied = multipliers
 
+    def _merge_bias(self, active: list[tuple[Change, float]]) -> None:
+        if self.bias is None or self.original_bias is None:
+            return
+        merged = None
+        for change, multiplier in active:
+            delta_bias = change.adapter.delta_bias()
+            if delta_bias is not None:
+                if merged is None:
+                    merged = self.original_bias.to(torch.float32, copy=True)
+                merged[change.slot.rows] += delta_bias.reshape(-1) * multiplier
+        self.bias.data = merged.to(self.original_bias.dtype) if merged is not None else self.original_bias
+
+    def _use_original(self) -> None:
+        assert self.original is not None
+        self.weight.data = self.original
+        if self.bias is not None and self.original_bias is not None:
+            self.bias.data = self.original_bias
+        if self.buffer is not None:
+            self.pool.give(self.buffer)
+            self.buffer = None
+
     def restore(self) -> None:
-        """Put the original values back, bit for bit."""
+        """Put the original tensors back: the very same bits, no copy."""
         if self.original is None:
             return
-        with torch.no_grad():
-            self.weight.copy_(self.original)
-            if self.original_bias is not None and self.bias is not None:
-                self.bias.copy_(self.original_bias)
+        self._use_original()
         self.original = self.original_bias = None
         self.applied = None
 

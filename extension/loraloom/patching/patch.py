@@ -20,7 +20,8 @@ from ..networks.build import BadTensors, build_adapter
 from ..syntax import Tag
 from .hooks import AttentionHook, ModuleHook
 from .keymap import KeyMap, Slot
-from .merge import Change, MergedWeight
+from .merge import Change, DeltaBudget, MergedWeight
+from .pool import BufferPool
 from .specs import NetworkInput, NetworkSpec, to_spec
 
 MODES = ("hooks", "merge")
@@ -71,8 +72,17 @@ class _Contribution:
 class Patch:
     """Networks applied to a model. Use as a context manager, or call :meth:`remove`."""
 
-    def __init__(self, keymap: KeyMap, specs: list[NetworkSpec], mode: str) -> None:
+    def __init__(
+        self,
+        keymap: KeyMap,
+        specs: list[NetworkSpec],
+        mode: str,
+        delta_cache_bytes: int = 0,
+        pool: BufferPool | None = None,
+    ) -> None:
         self.keymap = keymap
+        self.pool = pool or BufferPool()
+        self._own_pool = pool is None
         self.specs = specs
         self.mode = mode
         self.reports: list[NetworkReport] = []
@@ -84,6 +94,9 @@ class Patch:
         self._attention: list[AttentionHook] = []
         self._merged: list[MergedWeight] = []
         self._removed = False
+        # merge mode keeps ΔW for re-applications within this budget; hooks mode keeps the ΔW
+        # of the (few) kinds that need one, since it would otherwise be rebuilt every forward
+        self._budget = DeltaBudget(delta_cache_bytes) if mode == "merge" else None
 
     # -- building -------------------------------------------------------------------------------
 
@@ -132,7 +145,7 @@ class Patch:
                 factor = factors.get(block, 0.0) if factors is not None else 1.0
                 text_encoder = slot.part != "unet"
                 contribution = _Contribution(index, text_encoder, factor, slot, None)  # type: ignore[arg-type]
-                contribution.change = Change(adapter, slot, self._multiplier_of(contribution))
+                contribution.change = Change(adapter, slot, self._multiplier_of(contribution), self._budget)
                 contributions.append(contribution)
                 report.matched[stem] = f"{slot.part}:{slot.path}" + (f"[{slot.mha_slice}]" if slot.mha_slice else "")
         except BadTensors as error:
@@ -157,7 +170,7 @@ class Patch:
             slot = contribution.slot
             weight = slot.weight
             if id(weight) not in merged:
-                merged[id(weight)] = MergedWeight(weight, slot.bias)
+                merged[id(weight)] = MergedWeight(weight, slot.bias, self.pool)
             merged[id(weight)].changes.append(contribution.change)
         return list(merged.values())
 
@@ -181,7 +194,8 @@ class Patch:
             module = contributions[0].slot.module
             weights: dict[int, MergedWeight] = {}
             for c in contributions:
-                weights.setdefault(id(c.slot.weight), MergedWeight(c.slot.weight, c.slot.bias)).changes.append(c.change)
+                merged = weights.setdefault(id(c.slot.weight), MergedWeight(c.slot.weight, c.slot.bias, self.pool))
+                merged.changes.append(c.change)
             self._attention.append(AttentionHook(module, list(weights.values())))
 
     # -- weights and progress -------------------------------------------------------------------
@@ -236,7 +250,9 @@ class Patch:
             weight.restore()
             weight.drop_cache()
         self._hooks, self._attention, self._merged = [], [], []
-        self._contributions.clear()
+        self._contributions.clear()  # also breaks the closure cycles, so memory goes back at once
+        if self._own_pool:
+            self.pool.clear()
 
     def report(self) -> list[NetworkReport]:
         return list(self.reports)
@@ -253,19 +269,23 @@ def apply(
     networks: Sequence[NetworkInput | NetworkSpec],
     *,
     mode: str = "hooks",
+    delta_cache_bytes: int = 512 * 1024**2,
+    pool: BufferPool | None = None,
 ) -> Patch:
     """Apply ``networks`` to the model parts in ``targets`` (``unet``, ``te1``, ``te2``).
 
     ``networks`` holds ``(Network, te, unet)`` tuples (weights may be schedules), ``(Network,
     Tag)`` pairs (weights, schedules, lbw, start/stop, dyn) or :class:`NetworkSpec`. Problems are
     in ``report()``; a network that cannot be applied is skipped, never raised.
+    ``delta_cache_bytes`` bounds the ΔW merge mode keeps to re-apply other weights quickly;
+    ``pool`` (a :class:`BufferPool` a host keeps per model) lets merged weights reuse memory.
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
     unknown = set(targets) - {"unet", "te1", "te2"}
     if unknown:
         raise ValueError(f"unknown target parts {sorted(unknown)}; use unet, te1, te2")
-    patch = Patch(KeyMap(targets), [to_spec(item) for item in networks], mode)
+    patch = Patch(KeyMap(targets), [to_spec(item) for item in networks], mode, delta_cache_bytes, pool)
     with torch.no_grad():
         patch._build()
     return patch

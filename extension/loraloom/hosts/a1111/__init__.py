@@ -1,0 +1,170 @@
+"""The A1111 / Forge-style host: registers loraloom with the WebUI's callbacks.
+
+``scripts/loraloom.py`` calls :func:`setup` every time A1111 executes it (startup and every
+"Reload UI"; A1111 clears its callback lists before a reload, so registering again is right and
+nothing is registered twice). All state lives in one :class:`~.session.Session`, the registry
+the host needs; everything else is in the core.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ...library import Library
+from .session import Session, Settings, lora_folders, parse_hashes
+
+SECTION = ("loraloom", "loraloom")
+_session: Session | None = None
+
+
+def get_session() -> Session:
+    """The one registry of this WebUI process (created on first use)."""
+    global _session
+    if _session is None:
+        from modules import shared  # type: ignore[import-not-found]
+
+        extra = [d.strip() for d in str(getattr(shared.opts, "loraloom_extra_dirs", "") or "").split(",") if d.strip()]
+        library = Library(lora_folders(shared.cmd_opts, extra), cache_path=_cache_path())
+        library.refresh()
+        _session = Session(library)
+    return _session
+
+
+def _cache_path() -> str:
+    import os
+
+    from modules import paths  # type: ignore[import-not-found]
+
+    return os.path.join(getattr(paths, "data_path", "."), "cache", "loraloom.json")
+
+
+def make_extra_network() -> Any:
+    """The ``ExtraNetwork`` subclass, built when A1111's modules exist."""
+    from modules import extra_networks, shared  # type: ignore[import-not-found]
+
+    class LoraloomNetwork(extra_networks.ExtraNetwork):  # type: ignore[misc,name-defined]
+        def __init__(self) -> None:
+            super().__init__("lora")
+
+        def activate(self, p: Any, params_list: list) -> None:
+            problems = get_session().activate(p, params_list, shared.sd_model, Settings.from_opts(shared.opts))
+            for line in problems:
+                print(f"[loraloom] {line}")
+                if hasattr(p, "comment"):
+                    p.comment(f"loraloom: {line}")
+
+        def deactivate(self, p: Any) -> None:
+            """Housekeeping only: the next activate decides what stays applied."""
+
+    return LoraloomNetwork()
+
+
+def _callback_registered(kind: str, function: Any) -> bool:
+    from modules import script_callbacks  # type: ignore[import-not-found]
+
+    return any(getattr(c, "callback", None) is function for c in script_callbacks.callback_map.get(kind, []))
+
+
+def on_before_ui() -> None:
+    from modules import extra_networks  # type: ignore[import-not-found]
+
+    network = make_extra_network()
+    extra_networks.register_extra_network(network)
+    extra_networks.register_extra_network_alias(network, "lyco")
+
+
+def on_model_loaded(sd_model: Any) -> None:
+    if _session is not None:
+        _session.model_changed()
+
+
+def on_cfg_denoiser(params: Any) -> None:
+    if _session is not None:
+        _session.set_progress(params.sampling_step, params.total_sampling_steps)
+
+
+def on_script_unloaded() -> None:
+    if _session is not None:
+        _session.release()
+
+
+def on_infotext_pasted(infotext: str, params: dict) -> None:
+    """Re-resolve pasted ``<lora:NAME:…>`` names by their ``Lora hashes`` (renamed files still work)."""
+    hashes = parse_hashes(str(params.get("Lora hashes", "")))
+    prompt = params.get("Prompt")
+    if not hashes or not isinstance(prompt, str):
+        return
+    params["Prompt"] = rename_by_hash(prompt, hashes, get_session().library)
+
+
+def rename_by_hash(prompt: str, hashes: dict[str, str] | Any, library: Library) -> str:
+    """Point tags at the local files whose hash the infotext recorded, verifying the hash first."""
+    from ...syntax import parse_prompt, rename_tag
+
+    text = prompt
+    for index in reversed(range(len(parse_prompt(prompt).tags))):
+        tag = parse_prompt(text).tags[index]
+        wanted = hashes.get(tag.name.translate(str.maketrans("", "", ":,")))
+        if not wanted or (library.resolve(tag.name).entry is not None and _hash_matches(library, tag.name, wanted)):
+            continue
+        found = library.resolve(wanted)
+        if found.entry is not None and found.how == "hash":
+            text = rename_tag(text, index, found.entry.name).text
+    return text
+
+
+def _hash_matches(library: Library, name: str, wanted: str) -> bool:
+    entry = library.resolve(name).entry
+    if entry is None:
+        return False
+    try:
+        return library.hashes(entry).infotext_hash == wanted[:12]
+    except OSError:
+        return False
+
+
+def on_ui_settings() -> None:
+    from modules import shared  # type: ignore[import-not-found]
+
+    options = {
+        "loraloom_mode": shared.OptionInfo("hooks", "How LoRAs are applied", _radio(), {"choices": ["hooks", "merge"]}),
+        "loraloom_cache_count": shared.OptionInfo(8, "LoRAs kept in memory (count)"),
+        "loraloom_cache_mb": shared.OptionInfo(2048, "LoRAs kept in memory (MB)"),
+        "loraloom_default_weight": shared.OptionInfo(1.0, "Weight of a LoRA inserted from the gallery"),
+        "loraloom_extra_dirs": shared.OptionInfo("", "More LoRA folders (comma separated)"),
+        "loraloom_negative_tags": shared.OptionInfo(True, "Read <lora:…> tags in the negative prompt"),
+        "loraloom_show_all_families": shared.OptionInfo(False, "Show LoRAs of every model family in the gallery"),
+    }
+    for name, option in options.items():
+        option.section = SECTION
+        shared.opts.add_option(name, option)
+
+
+def _radio() -> Any:
+    import gradio as gr
+
+    return gr.Radio
+
+
+def on_app_started(demo: Any, app: Any) -> None:
+    from .api import add_routes
+
+    add_routes(app, get_session)
+
+
+def setup() -> None:
+    """Register every callback once per (re)load of the WebUI's scripts."""
+    from modules import script_callbacks  # type: ignore[import-not-found]
+
+    registrations = [
+        ("callbacks_before_ui", script_callbacks.on_before_ui, on_before_ui),
+        ("callbacks_model_loaded", script_callbacks.on_model_loaded, on_model_loaded),
+        ("callbacks_cfg_denoiser", script_callbacks.on_cfg_denoiser, on_cfg_denoiser),
+        ("callbacks_script_unloaded", script_callbacks.on_script_unloaded, on_script_unloaded),
+        ("callbacks_infotext_pasted", script_callbacks.on_infotext_pasted, on_infotext_pasted),
+        ("callbacks_ui_settings", script_callbacks.on_ui_settings, on_ui_settings),
+        ("callbacks_app_started", script_callbacks.on_app_started, on_app_started),
+    ]
+    for kind, register, function in registrations:
+        if not _callback_registered(kind, function):
+            register(function, name=f"loraloom {function.__name__}")

@@ -1,0 +1,59 @@
+"""REST routes under ``/loraloom/v1`` (plain JSON: works with pydantic 1 and 2 alike)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ...syntax import parse
+from .session import Session
+
+
+def add_routes(app: Any, get_session: Callable[[], Session]) -> None:
+    from fastapi import Body, HTTPException
+
+    def loras() -> list[dict[str, Any]]:
+        library = get_session().library
+        return [_summary(library.describe(entry, with_hashes=False).to_json()) for entry in library.entries]
+
+    def lora(name: str) -> dict[str, Any]:
+        library = get_session().library
+        resolution = library.resolve(name)
+        if resolution.entry is None:
+            raise HTTPException(status_code=404, detail=resolution.note)
+        return library.describe(resolution.entry).to_json()
+
+    def refresh() -> dict[str, Any]:
+        library = get_session().library
+        library.refresh()
+        return {"count": len(library.entries), "problems": library.problems}
+
+    def parse_route(request: dict = Body(...)) -> dict[str, Any]:  # noqa: B008 - FastAPI's idiom
+        return parse(str(request.get("prompt", "")), str(request.get("negative", ""))).to_json()
+
+    app.add_api_route("/loraloom/v1/loras", loras, methods=["GET"])
+    app.add_api_route("/loraloom/v1/loras/{name:path}", lora, methods=["GET"])
+    app.add_api_route("/loraloom/v1/refresh", refresh, methods=["POST"])
+    app.add_api_route("/loraloom/v1/parse", parse_route, methods=["POST"])
+
+
+def _summary(record: dict[str, Any]) -> dict[str, Any]:
+    """The gallery-sized view of a LoRA (no full metadata)."""
+    keys = (
+        "name",
+        "alias",
+        "path",
+        "family",
+        "format",
+        "kinds",
+        "rank",
+        "alpha",
+        "size",
+        "shorthash",
+        "addnet_hash",
+        "trigger_words",
+        "preferred_weight",
+        "preview",
+        "problems",
+    )
+    return {key: record.get(key) for key in keys}

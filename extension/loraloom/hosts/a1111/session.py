@@ -1,0 +1,178 @@
+"""The A1111 host's one registry: library, network cache, buffer pools and the current patch.
+
+A1111 calls ``activate(p, params_list)`` before every batch (and again for the hires pass); this
+object turns the tags into a :class:`~loraloom.patching.Patch` on ``shared.sd_model``, keeps it
+while the same tags repeat, removes it when they change or vanish, and drops everything when
+the checkpoint changes. It holds no A1111 imports: the thin adapters pass ``p``, the model and
+the options in, so it can be driven by tests and by other hosts alike.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ...library import FileProblem, Library
+from ...patching import BufferPool, NetworkCache, Patch, apply
+from ...patching.specs import NetworkSpec
+from ...syntax import Tag
+from .params import tags_from_params
+from .targets import model_targets
+
+REMOVE_SYMBOLS = str.maketrans("", "", ":,")
+
+
+@dataclass
+class Settings:
+    """The options that change what ``activate`` does (read from ``shared.opts`` by the host)."""
+
+    mode: str = "hooks"
+    cache_count: int = 8
+    cache_mb: int = 2048
+    add_hashes: bool = True
+
+    @classmethod
+    def from_opts(cls, opts: Any) -> Settings:
+        def get(name: str, default: Any) -> Any:
+            return getattr(opts, name, default) if opts is not None else default
+
+        return cls(
+            mode=str(get("loraloom_mode", "hooks")),
+            cache_count=int(get("loraloom_cache_count", 8)),
+            cache_mb=int(get("loraloom_cache_mb", 2048)),
+            add_hashes=bool(get("lora_add_hashes_to_infotext", True)),
+        )
+
+
+@dataclass
+class Applied:
+    """What is on the model now, to make repeated activations free."""
+
+    key: tuple
+    patch: Patch
+    model_id: int
+
+
+@dataclass
+class Session:
+    library: Library
+    cache: NetworkCache = field(default_factory=NetworkCache)
+    pools: dict[int, BufferPool] = field(default_factory=dict)
+    applied: Applied | None = None
+    problems: list[str] = field(default_factory=list)
+
+    # -- the extra network contract -------------------------------------------------------------
+
+    def activate(self, p: Any, params_list: Iterable[Any], sd_model: Any, settings: Settings) -> list[str]:
+        """Apply the tags of ``params_list`` to ``sd_model``; return the problems as lines.
+
+        An empty list removes every effect; the same tags again cost nothing; a hires pass may
+        carry other tags (and ``hr=`` weights); a checkpoint change drops stale state.
+        """
+        self.cache.max_count = settings.cache_count
+        self.cache.max_bytes = settings.cache_mb * 1024**2
+        tags, problems = tags_from_params(params_list)
+        hires = bool(getattr(p, "is_hr_pass", False))
+        key = (tuple(tag.raw for tag in tags), hires, settings.mode)
+        if self.applied is not None and self.applied.model_id != id(sd_model):
+            self.release()
+        if self.applied is not None and self.applied.key == key:
+            self._record_hashes(p, tags, settings, hires)
+            return problems
+        self.release()
+        if tags and sd_model is not None:
+            specs, resolve_problems = self._specs(tags, hires)
+            problems += resolve_problems
+            if specs:
+                pool = self.pools.setdefault(id(sd_model), BufferPool())
+                patch = apply(model_targets(sd_model), specs, mode=settings.mode, pool=pool)
+                patch.set_progress(0.0, _steps(p, hires))
+                for report in patch.report():
+                    problems += report.messages
+                self.applied = Applied(key, patch, id(sd_model))
+        self._record_hashes(p, tags, settings, hires)
+        self.problems = problems
+        return problems
+
+    def release(self) -> None:
+        """Remove the current patch (weights restored exactly)."""
+        if self.applied is not None:
+            self.applied.patch.remove()
+            self.applied = None
+
+    def model_changed(self) -> None:
+        """A checkpoint (re)load: forget the patch and the buffers of the old weights."""
+        self.release()
+        self.pools.clear()
+
+    def set_progress(self, step: int, total_steps: int) -> None:
+        """Move schedules and start/stop to sampling ``step`` of ``total_steps``."""
+        if self.applied is not None and total_steps:
+            self.applied.patch.set_progress(step / total_steps, total_steps)
+
+    # -- helpers --------------------------------------------------------------------------------
+
+    def _specs(self, tags: list[Tag], hires: bool) -> tuple[list[NetworkSpec], list[str]]:
+        specs, problems = [], []
+        for tag in tags:
+            resolution = self.library.resolve(tag.name)
+            if resolution.entry is None:
+                self.library.refresh()  # a file added since the last scan
+                resolution = self.library.resolve(tag.name)
+            if resolution.entry is None:
+                problems.append(f"{tag.raw}: {resolution.note}")
+                continue
+            if resolution.note:
+                problems.append(f"{tag.raw}: {resolution.note}")
+            try:
+                network = self.cache.get(resolution.entry.path)
+            except (OSError, FileProblem) as error:
+                problems.append(f"{tag.raw}: {error}")
+                continue
+            te, unet = (tag.te, tag.unet)
+            if hires:
+                te = tag.hr_te if tag.hr_te is not None else te
+                unet = tag.hr_unet if tag.hr_unet is not None else unet
+            specs.append(NetworkSpec(network, te, unet, tag.lbw, tag.start, tag.stop, tag.dyn, tag.name))  # type: ignore[arg-type]
+        return specs, problems
+
+    def _record_hashes(self, p: Any, tags: list[Tag], settings: Settings, hires: bool) -> None:
+        """``Lora hashes: "name: 12hex, …"`` as the builtin writes it, merged across the hires pass."""
+        if not settings.add_hashes or p is None or not hasattr(p, "extra_generation_params"):
+            return
+        if not hires or not hasattr(p, "lora_hashes"):
+            p.lora_hashes = {}
+        for tag in tags:
+            entry = self.library.resolve(tag.name).entry
+            if entry is None or entry.problem:
+                continue
+            try:
+                p.lora_hashes[tag.name.translate(REMOVE_SYMBOLS)] = self.library.hashes(entry).infotext_hash
+            except OSError:
+                continue
+        if p.lora_hashes:
+            p.extra_generation_params["Lora hashes"] = ", ".join(f"{k}: {v}" for k, v in p.lora_hashes.items())
+        self.library.save()
+
+
+def _steps(p: Any, hires: bool) -> int:
+    steps = getattr(p, "hr_second_pass_steps", 0) if hires else 0
+    return int(steps or getattr(p, "steps", 0) or 1)
+
+
+def lora_folders(cmd_opts: Any, extra: Iterable[str] = ()) -> list[str]:
+    """The builtin's folders (``--lora-dir``, ``--lyco-dir-backcompat``) and the user's extras."""
+    folders = [getattr(cmd_opts, "lora_dir", None), getattr(cmd_opts, "lyco_dir_backcompat", None), *extra]
+    return [folder for folder in folders if folder and os.path.isdir(folder)]
+
+
+def parse_hashes(text: str) -> Mapping[str, str]:
+    """``"a: 0123456789ab, b: …"`` (the ``Lora hashes`` infotext value) → ``{name: hash}``."""
+    pairs = {}
+    for part in text.strip().strip('"').split(","):
+        name, _, value = part.partition(":")
+        if name.strip() and value.strip():
+            pairs[name.strip()] = value.strip()
+    return pairs

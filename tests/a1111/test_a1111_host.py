@@ -1,0 +1,252 @@
+"""The A1111 host against a stand-in of the A1111 modules it imports (``standin/``), driven in
+A1111's order: script import (and reload), ``before_ui``, prompts set up, scripts' ``process``,
+tags parsed by A1111's regex, ``extra_networks.activate``, sampling with ``on_cfg_denoiser``,
+hires pass, checkpoint reload, infotext paste, REST routes."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch
+from torch import nn
+
+from loraloom.patching.unet_names import diffusers_to_ldm
+from tests.fixtures.lora_files import write_file
+from tests.fixtures.models import kohya_lora_for, patchable, tiny_text_encoder, tiny_unet, tree
+
+ROOT = Path(__file__).resolve().parents[2]
+STANDIN = Path(__file__).resolve().parent / "standin"
+
+
+def ldm_named(unet: nn.Module) -> nn.Module:
+    """The same module objects under CompVis/LDM paths (as A1111's UNetModel names them)."""
+    names = dict(unet.named_modules())
+
+    def up_has_attention(level: int) -> bool:
+        return f"up_blocks.{level}.attentions" in names
+
+    return tree((diffusers_to_ldm(path, up_has_attention) or path, module) for path, module in patchable(unet))
+
+
+class StandInModel(nn.Module):
+    """``shared.sd_model`` for SD1: ``model.diffusion_model`` and ``cond_stage_model``."""
+
+    def __init__(self, seed: int = 0) -> None:
+        super().__init__()
+        self.unet = tiny_unet(seed)
+        self.model = SimpleNamespace(diffusion_model=ldm_named(self.unet))
+        self.cond_stage_model = nn.Module()
+        self.cond_stage_model.wrapped = nn.Module()
+        self.cond_stage_model.wrapped.transformer = tiny_text_encoder(seed)
+
+    def denoise(self, steps: int = 4) -> torch.Tensor:
+        """A few 'sampling steps' with the CFG callback A1111 calls before each."""
+        from modules import script_callbacks
+
+        generator = torch.Generator().manual_seed(3)
+        x = torch.randn(2, 4, 8, 8, generator=generator)
+        context = torch.randn(2, 5, 32, generator=generator)
+        with torch.no_grad():
+            for step in range(steps):
+                script_callbacks.cfg_denoiser_callback(
+                    script_callbacks.CFGDenoiserParams(x, None, None, step, steps, context, context)
+                )
+                x = x - 0.1 * self.unet(x, torch.tensor([999 - step * 100] * 2), encoder_hidden_states=context).sample
+        return x
+
+
+@pytest.fixture
+def a1111(tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
+    """A fresh stand-in WebUI with a LoRA folder, and the extension's script loaded as A1111 does."""
+    for name in [n for n in sys.modules if n == "modules" or n.startswith("modules.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.syspath_prepend(str(STANDIN))
+    from modules import shared
+
+    import loraloom.hosts.a1111 as host
+
+    monkeypatch.setattr(host, "_session", None)
+    folder = tmp_path / "models" / "Lora"
+    folder.mkdir(parents=True)
+    model = StandInModel()
+    write_file(folder / "ink.safetensors", kohya_lora_for(model.unet, "lora_unet", seed=1))
+    write_file(folder / "wc.safetensors", kohya_lora_for(model.unet, "lora_unet", seed=2))
+    monkeypatch.setattr(shared.cmd_opts, "lora_dir", str(folder))
+    monkeypatch.setattr(host, "_cache_path", lambda: str(tmp_path / "cache.json"))
+    shared.sd_model = model
+    script = load_script()
+    return SimpleNamespace(shared=shared, host=host, model=model, folder=folder, script=script)
+
+
+def load_script():  # type: ignore[no-untyped-def]
+    """Exec ``scripts/loraloom.py`` as A1111's ``load_module`` does (root on sys.path only meanwhile)."""
+    path = ROOT / "scripts" / "loraloom.py"
+    saved = list(sys.path)
+    sys.path.insert(0, str(ROOT))
+    try:
+        spec = importlib.util.spec_from_file_location("loraloom.py", path)
+        module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+        spec.loader.exec_module(module)  # type: ignore[union-attr]
+    finally:
+        sys.path[:] = saved
+    return module
+
+
+def generate(a1111, prompt: str, negative: str = "", steps: int = 4, hires: bool = False):  # type: ignore[no-untyped-def]
+    from modules import extra_networks, processing
+
+    p = processing.StableDiffusionProcessing(prompt, negative, steps=steps)
+    p.setup_prompts()
+    a1111.script.LoraloomScript().process(p)
+    p.prompts, data = extra_networks.parse_prompts(p.all_prompts)
+    extra_networks.activate(p, data)
+    return p, a1111.model.denoise(steps)
+
+
+def test_startup_and_reload_register_once(a1111) -> None:
+    from modules import extra_networks, script_callbacks
+
+    script_callbacks.before_ui_callback()
+    network = extra_networks.extra_network_registry["lora"]
+    assert extra_networks.extra_network_aliases["lyco"] is network
+    load_script()  # a reload without clearing must not register twice
+    assert all(
+        len([c for c in cs if "loraloom" in (c.name or "")]) <= 1 for cs in script_callbacks.callback_map.values()
+    )
+    script_callbacks.clear_callbacks()  # what "Reload UI" does
+    extra_networks.initialize()
+    load_script()
+    script_callbacks.before_ui_callback()
+    assert type(extra_networks.extra_network_registry["lora"]).__name__ == type(network).__name__ == "LoraloomNetwork"
+    assert len(script_callbacks.callback_map["callbacks_before_ui"]) == 1
+
+
+def test_generation_applies_tags_and_an_empty_prompt_restores_exactly(a1111) -> None:
+    from modules import script_callbacks
+
+    script_callbacks.before_ui_callback()
+    before = {k: v.clone() for k, v in a1111.model.unet.state_dict().items()}
+    _, base = generate(a1111, "a cat")
+    p, with_lora = generate(a1111, "a cat, <lora:ink:0.8>", "ugly, <lora:wc:1>")
+    assert not torch.allclose(with_lora, base)
+    assert p.all_negative_prompts == ["ugly, "]  # CLIP never sees the negative tag
+    session = a1111.host.get_session()
+    entry = session.library.get("ink")
+    assert p.extra_generation_params["Lora hashes"] == f"ink: {session.library.hashes(entry).addnet[:12]}"
+    assert any("negative-prompt LoRAs (wc)" in c for c in p.comments)
+    assert session.applied is not None and session.applied.patch.report()[0].unmatched == {}
+    same_patch = session.applied.patch
+    generate(a1111, "a cat, <lora:ink:0.8>")
+    assert session.applied.patch is same_patch  # repeated activation with the same tags costs nothing
+    _, again = generate(a1111, "a cat")
+    assert torch.equal(again, base)
+    assert all(torch.equal(before[k], v) for k, v in a1111.model.unet.state_dict().items())
+
+
+@pytest.mark.parametrize("mode", ["hooks", "merge"])
+def test_schedules_follow_the_sampler_and_modes_agree(a1111, mode: str) -> None:
+    from modules import script_callbacks
+
+    a1111.shared.opts.loraloom_mode = mode
+    script_callbacks.before_ui_callback()
+    _, constant = generate(a1111, "x <lora:ink:1>")
+    _, scheduled = generate(a1111, "x <lora:ink:1@0,1@1>")  # the same weight as a schedule
+    torch.testing.assert_close(scheduled, constant, rtol=1e-4, atol=1e-5)
+    _, off_late = generate(a1111, "x <lora:ink:1:stop=2>")
+    assert not torch.allclose(off_late, constant)
+    assert a1111.host.get_session().applied.patch.multipliers == [(0.0, 0.0)]  # stopped by the last step
+
+
+def test_a_malformed_or_unknown_tag_disables_only_itself(a1111) -> None:
+    from modules import script_callbacks
+
+    script_callbacks.before_ui_callback()
+    _, only_ink = generate(a1111, "x <lora:ink:1>")
+    p, mixed = generate(a1111, "x <lora:ink:1> <lora:wc:o.8> <lora:inc:1>")
+    torch.testing.assert_close(mixed, only_ink, rtol=0, atol=0)
+    comments = " ".join(p.comments)
+    assert "weight 'o.8' is not a number" in comments and "did you mean ink" in comments
+
+
+def test_hires_pass_may_carry_other_tags_and_hashes_merge(a1111) -> None:
+    from modules import extra_networks, processing, script_callbacks
+
+    script_callbacks.before_ui_callback()
+    p = processing.StableDiffusionProcessing("x <lora:ink:1:hr=0.5>", steps=2)
+    p.setup_prompts()
+    _, data = extra_networks.parse_prompts(p.all_prompts)
+    extra_networks.activate(p, data)
+    session = a1111.host.get_session()
+    assert session.applied.patch.multipliers == [(1.0, 1.0)]
+    p.is_hr_pass = True
+    extra_networks.activate(p, data)
+    assert session.applied.patch.multipliers == [(0.5, 0.5)]
+    _, hr_data = extra_networks.parse_prompts(["x <lora:wc:1>"])
+    extra_networks.activate(p, hr_data)
+    assert set(p.lora_hashes) == {"ink", "wc"}
+
+
+def test_checkpoint_reload_drops_stale_state(a1111) -> None:
+    from modules import script_callbacks
+
+    script_callbacks.before_ui_callback()
+    generate(
+        a1111,
+        "x <lora:ink:1>",
+    )
+    session = a1111.host.get_session()
+    old = a1111.model
+    before = {k: v.clone() for k, v in old.unet.state_dict().items()}
+    a1111.shared.sd_model = StandInModel(seed=5)
+    script_callbacks.model_loaded_callback(a1111.shared.sd_model)
+    assert session.applied is None and session.pools == {}
+    assert all(torch.equal(before[k], v) for k, v in old.unet.state_dict().items())
+    assert not any(m._forward_hooks for m in old.unet.modules())
+
+
+def test_infotext_paste_renames_by_hash(a1111) -> None:
+    from modules import script_callbacks
+
+    session = a1111.host.get_session()
+    wanted = session.library.hashes(session.library.get("ink")).infotext_hash
+    params = {"Prompt": "a cat <lora:old name:0.7>", "Lora hashes": f'"old name: {wanted}"'}
+    script_callbacks.infotext_pasted_callback("", params)
+    assert params["Prompt"] == "a cat <lora:ink:0.7>"
+
+
+def test_rest_routes(a1111) -> None:
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+    from modules import script_callbacks
+
+    app = FastAPI()
+    script_callbacks.app_started_callback(None, app)
+    client = TestClient(app)
+    listed = client.get("/loraloom/v1/loras").json()
+    assert sorted(item["name"] for item in listed) == ["ink", "wc"]
+    assert client.get("/loraloom/v1/loras/ink").json()["family"] in ("sd1", "unknown")
+    assert client.get("/loraloom/v1/loras/nope").status_code == 404
+    assert client.post("/loraloom/v1/refresh").json()["count"] == 2
+    parsed = client.post("/loraloom/v1/parse", json={"prompt": "<lora:ink:0.5>", "negative": ""}).json()
+    assert parsed["tags"][0]["te"] == 0.5
+
+
+def test_settings_are_registered_in_our_section(a1111) -> None:
+    from modules import script_callbacks
+
+    script_callbacks.ui_settings_callback()
+    labels = a1111.shared.opts.data_labels
+    assert {
+        "loraloom_mode",
+        "loraloom_cache_count",
+        "loraloom_cache_mb",
+        "loraloom_default_weight",
+        "loraloom_extra_dirs",
+        "loraloom_negative_tags",
+        "loraloom_show_all_families",
+    } <= set(labels)
+    assert all(labels[name].section == ("loraloom", "loraloom") for name in labels if name.startswith("loraloom_"))

@@ -1,0 +1,114 @@
+"""End to end on a tiny SD pipeline: a tagged prompt gives the image diffusers itself makes
+after ``load_lora_weights`` + ``fuse_lora`` of the same file, and the untouched image after."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from torch import nn
+
+from loraloom.hosts.diffusers import DiffusersLoRAs
+from loraloom.library import Library
+from tests.fixtures.lora_files import write_file
+from tests.fixtures.models import kohya_lora_for
+from tests.fixtures.pipelines import generate, tiny_sd_pipeline
+
+ATTENTION = ("attn1", "attn2", "ff.net", "proj_in", "proj_out")
+
+
+class _Only(nn.Module):
+    """A view of a model's attention-side modules (what diffusers' kohya converter maps)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def named_modules(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        for name, module in self.model.named_modules(*args, **kwargs):
+            if any(part in name for part in ATTENTION):
+                yield name, module
+
+
+@pytest.fixture
+def library_file(tmp_path):  # type: ignore[no-untyped-def]
+    pipeline = tiny_sd_pipeline(tmp_path / "model")
+    tensors = kohya_lora_for(_Only(pipeline.unet), "lora_unet", rank=4, alpha=2.0, scale=0.3)
+    tensors.update(kohya_lora_for(pipeline.text_encoder, "lora_te", rank=4, alpha=4.0, seed=1, scale=0.3))
+    root = tmp_path / "Lora"
+    root.mkdir()
+    return write_file(root / "ink style.safetensors", tensors), root
+
+
+@pytest.mark.parametrize("mode", ["hooks", "merge"])
+def test_tagged_prompt_matches_diffusers_fuse_lora(tmp_path, library_file, mode: str) -> None:
+    path, root = library_file
+    pipeline = tiny_sd_pipeline(tmp_path / "model")
+    base = generate(pipeline, "a cat, ")
+    library = Library([str(root)])
+    library.refresh()
+    loras = DiffusersLoRAs(pipeline, library, mode=mode)
+    with loras.activate("a cat, <lora:ink style:1>", num_inference_steps=3) as run:
+        assert run.prompt == "a cat, " and run.problems == []
+        ours = generate(pipeline, run.prompt, callback_on_step_end=run.callback_on_step_end)
+    reference_pipeline = tiny_sd_pipeline(tmp_path / "model")
+    reference_pipeline.load_lora_weights(path)
+    reference_pipeline.fuse_lora(lora_scale=1.0)
+    reference = generate(reference_pipeline, "a cat, ")
+    assert np.abs(reference - base).max() > 1e-2  # the LoRA visibly changes the image
+    np.testing.assert_allclose(ours, reference, rtol=0, atol=2e-4)
+    np.testing.assert_array_equal(generate(pipeline, "a cat, "), base)  # removed: exactly the original
+
+
+def test_weights_problems_and_schedules(tmp_path, library_file) -> None:
+    _, root = library_file
+    pipeline = tiny_sd_pipeline(tmp_path / "model")
+    library = Library([str(root)])
+    library.refresh()
+    loras = DiffusersLoRAs(pipeline, library)
+    base = generate(pipeline, "a cat, ")
+    with loras.activate("a cat, <lora:ink style:0>", num_inference_steps=3) as run:
+        np.testing.assert_array_equal(
+            generate(pipeline, run.prompt, callback_on_step_end=run.callback_on_step_end), base
+        )
+    with loras.activate("a cat, <lora:ink stile:1> <lora:ink style:o.5>", "<lora:ink style:1>") as run:
+        assert any("did you mean ink style" in p for p in run.problems)
+        assert any("weight 'o.5' is not a number" in p for p in run.problems)
+        assert any("negative-prompt LoRAs" in p for p in run.problems)
+        np.testing.assert_array_equal(generate(pipeline, run.prompt), generate(pipeline, "a cat,  "))
+    with loras.activate("a cat, <lora:ink style:1@0,0@0.5>", num_inference_steps=3) as run:
+        steps = []
+        original = run.callback_on_step_end
+
+        def spy(pipe, step, timestep, kwargs):  # type: ignore[no-untyped-def]
+            steps.append(run.patch.multipliers[0])
+            return original(pipe, step, timestep, kwargs)
+
+        generate(pipeline, run.prompt, callback_on_step_end=spy)
+    assert steps == [(1.0, 1.0), pytest.approx((1 / 3, 1 / 3)), (0.0, 0.0)]
+
+
+@pytest.mark.parametrize("mode", ["hooks", "merge"])
+def test_sdxl_pipeline_matches_diffusers_fuse_lora(tmp_path, mode: str) -> None:
+    from tests.fixtures.pipelines import tiny_sdxl_pipeline
+
+    pipeline = tiny_sdxl_pipeline(tmp_path / "model")
+    tensors = kohya_lora_for(_Only(pipeline.unet), "lora_unet", rank=4, alpha=2.0, scale=0.3)
+    tensors.update(kohya_lora_for(pipeline.text_encoder, "lora_te1", rank=4, alpha=4.0, seed=1, scale=0.3))
+    tensors.update(kohya_lora_for(pipeline.text_encoder_2, "lora_te2", rank=4, alpha=4.0, seed=2, scale=0.3))
+    tensors = {k: v for k, v in tensors.items() if "text_projection" not in k}  # kohya never trains it
+    root = tmp_path / "Lora"
+    root.mkdir()
+    path = write_file(root / "xl.safetensors", tensors)
+    base = generate(pipeline, "a cat, ")
+    library = Library([str(root)])
+    library.refresh()
+    with DiffusersLoRAs(pipeline, library, mode=mode).activate("a cat, <lora:xl:1>", num_inference_steps=3) as run:
+        assert run.problems == [] and len(run.patch.report()[0].matched) == len(tensors) // 3
+        ours = generate(pipeline, run.prompt, callback_on_step_end=run.callback_on_step_end)
+    reference_pipeline = tiny_sdxl_pipeline(tmp_path / "model")
+    reference_pipeline.load_lora_weights(path)
+    reference_pipeline.fuse_lora(lora_scale=1.0)
+    reference = generate(reference_pipeline, "a cat, ")
+    assert np.abs(reference - base).max() > 1e-2
+    np.testing.assert_allclose(ours, reference, rtol=0, atol=2e-4)
+    np.testing.assert_array_equal(generate(pipeline, "a cat, "), base)
