@@ -22,14 +22,24 @@ ROOT = Path(__file__).resolve().parents[2]
 STANDIN = Path(__file__).resolve().parent / "standin"
 
 
-def ldm_named(unet: nn.Module) -> nn.Module:
-    """The same module objects under CompVis/LDM paths (as A1111's UNetModel names them)."""
-    names = dict(unet.named_modules())
+class LdmNamedUNet(nn.Module):
+    """The same module objects under CompVis/LDM paths (as A1111's ``UNetModel`` names them);
+    calling it runs the UNet, as A1111 calls ``model.diffusion_model``."""
 
-    def up_has_attention(level: int) -> bool:
-        return f"up_blocks.{level}.attentions" in names
+    def __init__(self, unet: nn.Module) -> None:
+        super().__init__()
+        names = dict(unet.named_modules())
 
-    return tree((diffusers_to_ldm(path, up_has_attention) or path, module) for path, module in patchable(unet))
+        def up_has_attention(level: int) -> bool:
+            return f"up_blocks.{level}.attentions" in names
+
+        view = tree((diffusers_to_ldm(path, up_has_attention) or path, module) for path, module in patchable(unet))
+        for name, child in view.named_children():
+            self.add_module(name, child)
+        self.__dict__["runner"] = unet  # not a submodule: only the LDM names are visible
+
+    def forward(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        return self.runner(*args, **kwargs)
 
 
 class StandInModel(nn.Module):
@@ -38,10 +48,30 @@ class StandInModel(nn.Module):
     def __init__(self, seed: int = 0) -> None:
         super().__init__()
         self.unet = tiny_unet(seed)
-        self.model = SimpleNamespace(diffusion_model=ldm_named(self.unet))
+        self.model = SimpleNamespace(diffusion_model=LdmNamedUNet(self.unet))
         self.cond_stage_model = nn.Module()
         self.cond_stage_model.wrapped = nn.Module()
         self.cond_stage_model.wrapped.transformer = tiny_text_encoder(seed)
+
+    def get_learned_conditioning(self, texts: list[str]) -> torch.Tensor:
+        """Encode prompts (a toy tokenizer: one id per character) with the text encoder."""
+        ids = torch.tensor([[1 + ord(c) % 70 for c in text[:20].ljust(20)] for text in texts])
+        with torch.no_grad():
+            return self.cond_stage_model.wrapped.transformer(ids).last_hidden_state
+
+    def cfg_step(self, step: int = 0, steps: int = 4) -> torch.Tensor:
+        """One CFG batch as A1111 lays it out: conditional rows first, unconditional rows last."""
+        from modules import script_callbacks
+
+        generator = torch.Generator().manual_seed(11)
+        x = torch.randn(1, 4, 8, 8, generator=generator)
+        cond, uncond = torch.randn(1, 5, 32, generator=generator), torch.randn(1, 5, 32, generator=generator)
+        x_in, context = torch.cat([x, x]), torch.cat([cond, uncond])
+        script_callbacks.cfg_denoiser_callback(
+            script_callbacks.CFGDenoiserParams(x_in, None, None, step, steps, cond, uncond)
+        )
+        with torch.no_grad():
+            return self.model.diffusion_model(x_in, torch.tensor([500, 500]), encoder_hidden_states=context).sample
 
     def denoise(self, steps: int = 4) -> torch.Tensor:
         """A few 'sampling steps' with the CFG callback A1111 calls before each."""
@@ -55,7 +85,8 @@ class StandInModel(nn.Module):
                 script_callbacks.cfg_denoiser_callback(
                     script_callbacks.CFGDenoiserParams(x, None, None, step, steps, context, context)
                 )
-                x = x - 0.1 * self.unet(x, torch.tensor([999 - step * 100] * 2), encoder_hidden_states=context).sample
+                unet = self.model.diffusion_model
+                x = x - 0.1 * unet(x, torch.tensor([999 - step * 100] * 2), encoder_hidden_states=context).sample
         return x
 
 
@@ -73,7 +104,9 @@ def a1111(tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
     folder = tmp_path / "models" / "Lora"
     folder.mkdir(parents=True)
     model = StandInModel()
-    write_file(folder / "ink.safetensors", kohya_lora_for(model.unet, "lora_unet", seed=1))
+    ink = kohya_lora_for(model.unet, "lora_unet", seed=1)
+    ink.update(kohya_lora_for(model.cond_stage_model.wrapped.transformer, "lora_te", seed=3))
+    write_file(folder / "ink.safetensors", ink)
     write_file(folder / "wc.safetensors", kohya_lora_for(model.unet, "lora_unet", seed=2))
     monkeypatch.setattr(shared.cmd_opts, "lora_dir", str(folder))
     monkeypatch.setattr(host, "_cache_path", lambda: str(tmp_path / "cache.json"))
@@ -137,10 +170,9 @@ def test_generation_applies_tags_and_an_empty_prompt_restores_exactly(a1111) -> 
     session = a1111.host.get_session()
     entry = session.library.get("ink")
     assert p.extra_generation_params["Lora hashes"] == f"ink: {session.library.hashes(entry).addnet[:12]}"
-    assert any("negative-prompt LoRAs (wc)" in c for c in p.comments)
     assert session.applied is not None and session.applied.patch.report()[0].unmatched == {}
     same_patch = session.applied.patch
-    generate(a1111, "a cat, <lora:ink:0.8>")
+    generate(a1111, "a cat, <lora:ink:0.8>", "ugly, <lora:wc:1>")
     assert session.applied.patch is same_patch  # repeated activation with the same tags costs nothing
     _, again = generate(a1111, "a cat")
     assert torch.equal(again, base)
@@ -250,3 +282,54 @@ def test_settings_are_registered_in_our_section(a1111) -> None:
         "loraloom_show_all_families",
     } <= set(labels)
     assert all(labels[name].section == ("loraloom", "loraloom") for name in labels if name.startswith("loraloom_"))
+
+
+def test_negative_prompt_loras_act_on_the_unconditional_side_only(a1111) -> None:
+    from modules import extra_networks, processing, script_callbacks
+
+    script_callbacks.before_ui_callback()
+    model = a1111.model
+
+    def run(prompt: str, negative: str):  # type: ignore[no-untyped-def]
+        p = processing.StableDiffusionProcessing(prompt, negative, steps=4)
+        p.setup_prompts()
+        a1111.script.LoraloomScript().process(p)
+        p.prompts, data = extra_networks.parse_prompts(p.all_prompts)
+        p.negative_prompts = p.all_negative_prompts
+        extra_networks.activate(p, data)
+        return (
+            p,
+            model.cfg_step(),
+            model.get_learned_conditioning(p.prompts),
+            model.get_learned_conditioning(p.negative_prompts),
+        )
+
+    _, base, base_c, _ = run("a cat", "ugly")
+    p, out, c, _ = run("a cat", "ugly <lora:ink:1>")
+    assert p.all_negative_prompts == ["ugly "]
+    torch.testing.assert_close(out[0], base[0], rtol=0, atol=0)  # conditional row untouched
+    assert not torch.allclose(out[1], base[1])  # unconditional row changed
+    assert torch.equal(c, model.get_learned_conditioning(["a cat"]))  # positive encoding untouched
+    _, _, _, uc_without = run("a cat", "ugly ")
+    assert torch.equal(c, base_c) and torch.equal(uc_without, model.get_learned_conditioning(["ugly "]))
+    p, _, _, uc_with = run("a cat", "ugly <lora:ink:1>")
+    report = a1111.host.get_session().applied.patch.report()[0]
+    assert report.unmatched == {} and any(k.startswith("lora_te_") for k in report.matched), report
+    assert not torch.allclose(uc_with, uc_without)  # the negative LoRA's text-encoder part, negatives only
+    _, whole, _, _ = run("a cat <lora:ink:1>", "ugly")
+    assert not torch.allclose(whole[0], base[0]) and not torch.allclose(whole[1], base[1])  # positive: whole model
+    run("a cat", "ugly")
+    assert "get_learned_conditioning" not in vars(model)  # the wrapper is gone with the patch
+    torch.testing.assert_close(model.cfg_step(), base, rtol=0, atol=0)
+
+
+def test_negative_prompt_loras_in_merge_mode_are_reported(a1111) -> None:
+    from modules import script_callbacks
+
+    a1111.shared.opts.loraloom_mode = "merge"
+    script_callbacks.before_ui_callback()
+    p, _ = generate(a1111, "x", "ugly <lora:ink:1>")
+    assert any("negative-prompt LoRAs need the hooks mode" in c for c in p.comments), (
+        p.comments,
+        getattr(p, "loraloom_negative_tags", None),
+    )

@@ -320,3 +320,20 @@ def test_dyn_keeps_the_first_ranks(tmp_path) -> None:
     reference = tiny_unet()
     with loraloom.apply({"unet": reference}, [(manual, 3 / 8, 3 / 8)]):
         torch.testing.assert_close(ours, run_unet(reference), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["lora", "loha"])
+def test_row_factors_apply_a_network_to_chosen_batch_rows_only(tmp_path, kind: str) -> None:
+    unet = tiny_unet()
+    base = run_unet(unet)
+    network = loraloom.load_network(write_file(tmp_path / "x.safetensors", kind_lora_for(unet, "lora_unet", kind)))
+    full = run_unet(hand_merged(tiny_unet(), network, "lora_unet", 1.0))
+    with loraloom.apply({"unet": unet}, [(network, 1.0, 1.0)]) as patch:
+        patch.set_row_factors(0, [0.0, 1.0])  # e.g. [cond, uncond] of a CFG batch
+        mixed = run_unet(unet)
+        patch.set_row_factors(0, None)
+        torch.testing.assert_close(run_unet(unet), full, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(mixed[0], base[0], rtol=0, atol=0)
+    torch.testing.assert_close(mixed[1], full[1], rtol=1e-4, atol=1e-5)
+    with loraloom.apply({"unet": unet}, [(network, 1.0, 1.0)], mode="merge") as patch, pytest.raises(ValueError):
+        patch.set_row_factors(0, [0.0, 1.0])

@@ -65,8 +65,17 @@ class _Fused:
             self._down_cast = self.down.to(dtype)
         return self._down_cast
 
-    def accumulate(self, x: torch.Tensor, out: torch.Tensor, target: TargetInfo) -> None:
-        """``out += up·diag(s·m)·down(x)``, the last product accumulated in place."""
+    def accumulate(self, x: torch.Tensor, out: torch.Tensor, target: TargetInfo, rows: RowFactors = None) -> None:
+        """``out += up·diag(s·m)·down(x)``, the last product accumulated in place.
+
+        ``rows`` gives some LoRAs a factor per batch row (e.g. only the unconditional rows).
+        """
+        factors = [rows(a) for a in self.adapters] if rows is not None else []
+        if any(f is not None for f in factors):
+            # a factor list that does not fit this batch means "not these rows"
+            fitted = [f if f is None or f.shape[0] == x.shape[0] else torch.zeros(x.shape[0]) for f in factors]
+            self._accumulate_per_row(x, out, target, fitted)
+            return
         up = self.scaled_up(out.dtype)
         if up is None:
             return
@@ -78,13 +87,35 @@ class _Fused:
         hidden = F.linear(x, down).to(out.dtype)
         out.view(-1, out.shape[-1]).addmm_(hidden.reshape(-1, hidden.shape[-1]), up.t())
 
+    def _accumulate_per_row(
+        self, x: torch.Tensor, out: torch.Tensor, target: TargetInfo, factors: list[torch.Tensor | None]
+    ) -> None:
+        batch = x.shape[0]
+        columns = []
+        for adapter, multiplier, rank, factor in zip(self.adapters, self.multipliers, self.ranks, factors, strict=True):
+            per_row = factor.to(x.device, torch.float32) if factor is not None else torch.ones(batch, device=x.device)
+            columns.append((per_row * (adapter.scale * multiplier()))[:, None].expand(batch, rank))
+        coefficients = torch.cat(columns, dim=1).to(out.dtype)
+        down, up = self.down_as(x.dtype), self.up.to(out.dtype)
+        if target.kind == "conv":
+            hidden = F.conv2d(x, down, None, target.stride, target.padding, target.dilation).to(out.dtype)
+            out.add_(F.conv2d(hidden * coefficients[:, :, None, None], up))
+            return
+        hidden = F.linear(x, down).to(out.dtype)
+        hidden = hidden * coefficients.reshape(batch, *([1] * (hidden.dim() - 2)), -1)
+        out.view(-1, out.shape[-1]).addmm_(hidden.reshape(-1, hidden.shape[-1]), up.t())
+
+
+RowFactors = Callable[[Adapter], "torch.Tensor | None"] | None
+
 
 class ModuleHook:
     """The forward hook of one Linear/Conv2d/GroupNorm/LayerNorm with its adapters."""
 
-    def __init__(self, module: nn.Module, target: TargetInfo) -> None:
+    def __init__(self, module: nn.Module, target: TargetInfo, rows: RowFactors = None) -> None:
         self.module = module
         self.target = target
+        self.rows = rows
         self.fused: list[_Fused] = []
         self.others: list[Change] = []
         self.handle: torch.utils.hooks.RemovableHandle | None = None
@@ -112,11 +143,17 @@ class ModuleHook:
         if not out.is_contiguous():
             out = out.contiguous()
         for fused in self.fused:
-            fused.accumulate(x, out, self.target)
+            fused.accumulate(x, out, self.target, self.rows)
         for change in self.others:
             multiplier = change.multiplier()
             if multiplier != 0:
-                out.add_(_change_output(change, x, module.weight.detach(), multiplier).to(out.dtype))
+                change_out = _change_output(change, x, module.weight.detach(), multiplier).to(out.dtype)
+                factor = self.rows(change.adapter) if self.rows is not None else None
+                if factor is not None:
+                    if factor.shape[0] != change_out.shape[0]:
+                        continue  # not these rows
+                    change_out = change_out * factor.to(change_out).reshape(-1, *([1] * (change_out.dim() - 1)))
+                out.add_(change_out)
         return out
 
     def active(self) -> bool:

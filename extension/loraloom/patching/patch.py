@@ -94,6 +94,9 @@ class Patch:
         self._attention: list[AttentionHook] = []
         self._merged: list[MergedWeight] = []
         self._removed = False
+        self._row_factors: dict[int, torch.Tensor] = {}
+        self._gates: dict[int, tuple[float, float]] = {}
+        self._adapter_network: dict[int, int] = {}
         # merge mode keeps ΔW for re-applications within this budget; hooks mode keeps the ΔW
         # of the (few) kinds that need one, since it would otherwise be rebuilt every forward
         self._budget = DeltaBudget(delta_cache_bytes) if mode == "merge" else None
@@ -146,6 +149,7 @@ class Patch:
                 text_encoder = slot.part != "unet"
                 contribution = _Contribution(index, text_encoder, factor, slot, None)  # type: ignore[arg-type]
                 contribution.change = Change(adapter, slot, self._multiplier_of(contribution), self._budget)
+                self._adapter_network[id(adapter)] = index
                 contributions.append(contribution)
                 report.matched[stem] = f"{slot.part}:{slot.path}" + (f"[{slot.mha_slice}]" if slot.mha_slice else "")
         except BadTensors as error:
@@ -187,7 +191,8 @@ class Patch:
             bucket.setdefault(id(contribution.slot.module), []).append(contribution)
         for contributions in by_module.values():
             module = contributions[0].slot.module
-            hook = ModuleHook(module, TargetInfo.of(module))
+            rows = self._rows_of if contributions[0].slot.part == "unet" else None
+            hook = ModuleHook(module, TargetInfo.of(module), rows)
             hook.attach([(c.change.adapter, c.change.multiplier, c.change) for c in contributions])
             self._hooks.append(hook)
         for contributions in attention.values():
@@ -201,7 +206,11 @@ class Patch:
     # -- weights and progress -------------------------------------------------------------------
 
     def _evaluate(self) -> None:
-        self._multipliers = [spec.multipliers(self.step, self.total_steps) for spec in self.specs]
+        self._multipliers = []
+        for index, spec in enumerate(self.specs):
+            te, unet = spec.multipliers(self.step, self.total_steps)
+            gate_te, gate_unet = self._gates.get(index, (1.0, 1.0))
+            self._multipliers.append((te * gate_te, unet * gate_unet))
         if self.mode == "merge" and not self._removed:
             for weight in self._merged:
                 weight.apply()
@@ -229,6 +238,29 @@ class Patch:
             self.total_steps = max(1, int(total_steps))
         self.step = fraction * self.total_steps
         self._evaluate()
+
+    def set_gate(self, network: int, *, te: bool = True, unet: bool = True) -> None:
+        """Switch one network's text-encoder or UNet part on or off (cheap, like set_weights)."""
+        self._gates[network] = (float(te), float(unet))
+        self._evaluate()
+
+    def set_row_factors(self, network: int, factors: Sequence[float] | torch.Tensor | None) -> None:
+        """Give one network a factor per row of the next UNet batches (hooks mode only).
+
+        Hosts use it to apply a network to some rows of a batch only — the unconditional rows
+        of a CFG batch for negative-prompt LoRAs, or one image's rows. ``None`` means all rows.
+        """
+        if self.mode != "hooks":
+            raise ValueError("row factors need hooks mode: merged weights are the same for every row")
+        if factors is None:
+            self._row_factors.pop(network, None)
+        else:
+            self._row_factors[network] = torch.as_tensor(factors, dtype=torch.float32)
+
+    def _rows_of(self, adapter: object) -> torch.Tensor | None:
+        if not self._row_factors:
+            return None
+        return self._row_factors.get(self._adapter_network.get(id(adapter), -1))
 
     @property
     def multipliers(self) -> list[tuple[float, float]]:

@@ -80,7 +80,12 @@ def on_model_loaded(sd_model: Any) -> None:
 
 def on_cfg_denoiser(params: Any) -> None:
     if _session is not None:
-        _session.set_progress(params.sampling_step, params.total_sampling_steps)
+        uncond = params.text_uncond
+        if isinstance(uncond, dict):  # SDXL: {"crossattn": …, "vector": …}
+            uncond = next(iter(uncond.values()))
+        rows = int(params.x.shape[0]) if hasattr(params.x, "shape") else 0
+        uncond_rows = int(uncond.shape[0]) if hasattr(uncond, "shape") else 0
+        _session.on_cfg_denoiser(params.sampling_step, params.total_sampling_steps, rows, uncond_rows)
 
 
 def on_script_unloaded() -> None:

@@ -1,13 +1,15 @@
-"""The always-visible A1111 script: strips loraloom tags from negative prompts before CLIP.
+"""The always-visible A1111 script: takes loraloom tags out of negative prompts before CLIP.
 
-Imported only inside A1111 (it subclasses ``modules.scripts.Script``).
+The tags of the first image's negative prompt are kept on ``p`` for the extra network, which
+applies them to the unconditional side only. Imported only inside A1111 (it subclasses
+``modules.scripts.Script``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from modules import scripts, shared  # type: ignore[import-not-found]
+from modules import scripts  # type: ignore[import-not-found]
 
 from .negative import strip_negative_prompts
 
@@ -23,12 +25,7 @@ class LoraloomScript(scripts.Script):  # type: ignore[misc,name-defined]
         return []
 
     def process(self, p: Any, *args: Any) -> None:
-        if not getattr(shared.opts, "loraloom_negative_tags", True):
-            return
-        tags = strip_negative_prompts(p)
-        if tags:
-            names = ", ".join(tag.name for tag in tags)
-            p.comment(
-                f"loraloom: negative-prompt LoRAs ({names}) were removed from the negative prompt; "
-                "applying them to the unconditional pass only is not available yet"
-            )
+        from modules import shared  # type: ignore[import-not-found]
+
+        if getattr(shared.opts, "loraloom_negative_tags", True):
+            p.loraloom_negative_tags = strip_negative_prompts(p)

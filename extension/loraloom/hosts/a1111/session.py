@@ -53,6 +53,68 @@ class Applied:
     key: tuple
     patch: Patch
     model_id: int
+    negative: list[int] = field(default_factory=list)
+    """Indices of networks from the negative prompt: unconditional rows and negative encoding only."""
+    uncond: UncondRouting | None = None
+
+
+class UncondRouting:
+    """Routes negative-prompt networks to the unconditional side only (hooks mode).
+
+    UNet: ``on_cfg_denoiser`` tells the CFG batch layout (A1111 puts the unconditional rows
+    last); a pre-hook on the UNet hands each call its rows (calls may be chunked, in order), and
+    the negative networks get factor 1 on unconditional rows, 0 on the others.
+    Text encoder: the model's ``get_learned_conditioning`` is wrapped for the patch's lifetime;
+    negative networks' text-encoder part is on only while the negative prompts are encoded.
+    """
+
+    def __init__(self, patch: Patch, negative: list[int], sd_model: Any, unet: Any, p: Any) -> None:
+        self.patch, self.negative, self.sd_model, self.p = patch, negative, sd_model, p
+        self.roles: list[bool] = []
+        self.offset = 0
+        self.handle = unet.register_forward_pre_hook(self._before_unet) if unet is not None else None
+        for index in negative:
+            patch.set_gate(index, te=False, unet=True)
+            patch.set_row_factors(index, [])
+        self.original = sd_model.__dict__.get("get_learned_conditioning")
+        encode = getattr(sd_model, "get_learned_conditioning", None)
+        if encode is not None:
+            sd_model.get_learned_conditioning = self._encoder(encode)
+
+    def _encoder(self, encode: Any) -> Any:
+        def get_learned_conditioning(texts: Any, *args: Any, **kwargs: Any) -> Any:
+            negative = list(getattr(self.p, "negative_prompts", None) or [])
+            positive = list(getattr(self.p, "prompts", None) or [])
+            is_negative = isinstance(texts, list) and texts == negative and texts != positive
+            for index in self.negative:
+                self.patch.set_gate(index, te=is_negative, unet=True)
+            try:
+                return encode(texts, *args, **kwargs)
+            finally:
+                for index in self.negative:
+                    self.patch.set_gate(index, te=False, unet=True)
+
+        return get_learned_conditioning
+
+    def cfg_layout(self, rows: int, uncond_rows: int) -> None:
+        self.roles = [False] * (rows - uncond_rows) + [True] * uncond_rows
+        self.offset = 0
+
+    def _before_unet(self, module: Any, inputs: tuple) -> None:
+        batch = inputs[0].shape[0] if inputs and hasattr(inputs[0], "shape") else 0
+        roles = self.roles[self.offset : self.offset + batch]
+        self.offset += batch
+        factors = [1.0 if uncond else 0.0 for uncond in roles] if len(roles) == batch else [0.0] * batch
+        for index in self.negative:
+            self.patch.set_row_factors(index, factors)
+
+    def remove(self) -> None:
+        if self.handle is not None:
+            self.handle.remove()
+        if self.original is not None:
+            self.sd_model.get_learned_conditioning = self.original
+        else:
+            self.sd_model.__dict__.pop("get_learned_conditioning", None)
 
 
 @dataclass
@@ -74,24 +136,37 @@ class Session:
         self.cache.max_count = settings.cache_count
         self.cache.max_bytes = settings.cache_mb * 1024**2
         tags, problems = tags_from_params(params_list)
+        negative_tags = [t for t in getattr(p, "loraloom_negative_tags", None) or [] if t.valid]
+        if negative_tags and settings.mode != "hooks":
+            problems.append("negative-prompt LoRAs need the hooks mode (merged weights act on every row); ignored")
+            negative_tags = []
         hires = bool(getattr(p, "is_hr_pass", False))
-        key = (tuple(tag.raw for tag in tags), hires, settings.mode)
+        key = (tuple(tag.raw for tag in tags), tuple(t.raw for t in negative_tags), hires, settings.mode)
         if self.applied is not None and self.applied.model_id != id(sd_model):
             self.release()
         if self.applied is not None and self.applied.key == key:
+            if self.applied.uncond is not None:
+                self.applied.uncond.p = p
             self._record_hashes(p, tags, settings, hires)
             return problems
         self.release()
-        if tags and sd_model is not None:
+        if (tags or negative_tags) and sd_model is not None:
             specs, resolve_problems = self._specs(tags, hires)
-            problems += resolve_problems
-            if specs:
+            negative_specs, negative_problems = self._specs(negative_tags, hires)
+            problems += resolve_problems + negative_problems
+            if specs or negative_specs:
                 pool = self.pools.setdefault(id(sd_model), BufferPool())
-                patch = apply(model_targets(sd_model), specs, mode=settings.mode, pool=pool)
+                targets = model_targets(sd_model)
+                patch = apply(targets, specs + negative_specs, mode=settings.mode, pool=pool)
                 patch.set_progress(0.0, _steps(p, hires))
                 for report in patch.report():
                     problems += report.messages
-                self.applied = Applied(key, patch, id(sd_model))
+                negative = list(range(len(specs), len(specs) + len(negative_specs)))
+                self.applied = Applied(key, patch, id(sd_model), negative)
+                if negative:
+                    self.applied.uncond = UncondRouting(patch, negative, sd_model, targets.get("unet"), p)
+                    if hasattr(p, "cached_uc"):
+                        p.cached_uc = [None, None]  # A1111's uc cache key does not know our negative tags
         self._record_hashes(p, tags, settings, hires)
         self.problems = problems
         return problems
@@ -99,6 +174,8 @@ class Session:
     def release(self) -> None:
         """Remove the current patch (weights restored exactly)."""
         if self.applied is not None:
+            if self.applied.uncond is not None:
+                self.applied.uncond.remove()
             self.applied.patch.remove()
             self.applied = None
 
@@ -107,10 +184,14 @@ class Session:
         self.release()
         self.pools.clear()
 
-    def set_progress(self, step: int, total_steps: int) -> None:
-        """Move schedules and start/stop to sampling ``step`` of ``total_steps``."""
-        if self.applied is not None and total_steps:
+    def on_cfg_denoiser(self, step: int, total_steps: int, rows: int, uncond_rows: int) -> None:
+        """Before each CFG batch: move schedules, and learn which rows are unconditional."""
+        if self.applied is None:
+            return
+        if total_steps:
             self.applied.patch.set_progress(step / total_steps, total_steps)
+        if self.applied.uncond is not None:
+            self.applied.uncond.cfg_layout(rows, uncond_rows)
 
     # -- helpers --------------------------------------------------------------------------------
 
