@@ -333,3 +333,50 @@ def test_negative_prompt_loras_in_merge_mode_are_reported(a1111) -> None:
         p.comments,
         getattr(p, "loraloom_negative_tags", None),
     )
+
+
+def test_addnet_infotext_fields_become_tags(a1111) -> None:
+    from modules import script_callbacks
+
+    session = a1111.host.get_session()
+    short = session.library.hashes(session.library.get("wc")).shorthash
+    params = {
+        "Prompt": "a cat",
+        "AddNet Enabled": "True",
+        "AddNet Module 1": "LoRA",
+        "AddNet Model 1": "ink(000000000000)",
+        "AddNet Weight A 1": "0.5",
+        "AddNet Weight B 1": "0.5",
+        "AddNet Module 2": "LoRA",
+        "AddNet Model 2": f"renamed({short})",
+        "AddNet Weight A 2": "1",
+        "AddNet Weight B 2": "0.3",
+    }
+    script_callbacks.infotext_pasted_callback("", params)
+    assert params["Prompt"] == "a cat <lora:ink:0.5> <lora:wc:1:0.3>"
+
+
+def test_batches_with_different_tags_are_reported(a1111) -> None:
+    from modules import extra_networks, processing, script_callbacks
+
+    script_callbacks.before_ui_callback()
+    p = processing.StableDiffusionProcessing("x", steps=2, batch_size=2)
+    p.setup_prompts()
+    p.all_prompts = ["x <lora:ink:1>", "x <lora:wc:1>"]
+    _, data = extra_networks.parse_prompts(p.all_prompts)
+    extra_networks.activate(p, data)
+    assert any("different LoRA tags" in c for c in p.comments)
+
+
+def test_sdapi_routes_answer_like_the_builtin(a1111) -> None:
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+    from modules import script_callbacks
+
+    app = FastAPI()
+    script_callbacks.app_started_callback(None, app)
+    client = TestClient(app)
+    listed = client.get("/sdapi/v1/loras").json()
+    assert sorted(item["name"] for item in listed) == ["ink", "wc"]
+    assert set(listed[0]) == {"name", "alias", "path", "metadata"}
+    assert client.post("/sdapi/v1/refresh-loras").status_code == 200

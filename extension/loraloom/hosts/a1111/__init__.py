@@ -94,12 +94,33 @@ def on_script_unloaded() -> None:
 
 
 def on_infotext_pasted(infotext: str, params: dict) -> None:
-    """Re-resolve pasted ``<lora:NAME:…>`` names by their ``Lora hashes`` (renamed files still work)."""
-    hashes = parse_hashes(str(params.get("Lora hashes", "")))
+    """Re-resolve pasted ``<lora:NAME:…>`` names by their ``Lora hashes`` (renamed files still work)
+    and turn kohya AddNet fields into tags."""
     prompt = params.get("Prompt")
-    if not hashes or not isinstance(prompt, str):
+    if not isinstance(prompt, str):
         return
-    params["Prompt"] = rename_by_hash(prompt, hashes, get_session().library)
+    library = get_session().library
+    prompt += addnet_tags(params, library)
+    hashes = parse_hashes(str(params.get("Lora hashes", "")))
+    params["Prompt"] = rename_by_hash(prompt, hashes, library) if hashes else prompt
+
+
+def addnet_tags(params: dict, library: Library) -> str:
+    """``AddNet Module N``/``Model N``/``Weight A N``/``Weight B N`` (sd-webui-additional-networks) as tags."""
+    tags = []
+    for index in range(1, 21):
+        if str(params.get(f"AddNet Module {index}", "")) != "LoRA":
+            continue
+        model = str(params.get(f"AddNet Model {index}", ""))
+        name, _, rest = model.partition("(")
+        short_hash = rest.rstrip(")").strip()
+        found = library.resolve(short_hash) if short_hash else None
+        name = found.entry.name if found is not None and found.entry is not None else name.strip()
+        te = str(params.get(f"AddNet Weight A {index}", "1")).strip() or "1"
+        unet = str(params.get(f"AddNet Weight B {index}", te)).strip() or te
+        if name:
+            tags.append(f"<lora:{name}:{te}>" if te == unet else f"<lora:{name}:{te}:{unet}>")
+    return (" " + " ".join(tags)) if tags else ""
 
 
 def rename_by_hash(prompt: str, hashes: dict[str, str] | Any, library: Library) -> str:

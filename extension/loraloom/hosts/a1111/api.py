@@ -31,6 +31,21 @@ def add_routes(app: Any, get_session: Callable[[], Session]) -> None:
     def parse_route(request: dict = Body(...)) -> dict[str, Any]:  # noqa: B008 - FastAPI's idiom
         return parse(str(request.get("prompt", "")), str(request.get("negative", ""))).to_json()
 
+    def sdapi_loras() -> list[dict[str, Any]]:
+        """The builtin's ``/sdapi/v1/loras`` shape: name, alias, path, metadata."""
+        library = get_session().library
+        result = []
+        for entry in library.entries:
+            summary = library.summary(entry)
+            alias = summary.metadata.get("ss_output_name") or entry.stem
+            result.append({"name": entry.stem, "alias": alias, "path": entry.path, "metadata": summary.metadata})
+        return result
+
+    def sdapi_refresh() -> None:
+        get_session().library.refresh()
+
+    app.add_api_route("/sdapi/v1/loras", sdapi_loras, methods=["GET"])
+    app.add_api_route("/sdapi/v1/refresh-loras", sdapi_refresh, methods=["POST"])
     app.add_api_route("/loraloom/v1/loras", loras, methods=["GET"])
     app.add_api_route("/loraloom/v1/loras/{name:path}", lora, methods=["GET"])
     app.add_api_route("/loraloom/v1/refresh", refresh, methods=["POST"])

@@ -17,7 +17,7 @@ from typing import Any
 from ...library import FileProblem, Library
 from ...patching import BufferPool, NetworkCache, Patch, apply
 from ...patching.specs import NetworkSpec
-from ...syntax import Tag
+from ...syntax import Tag, parse_prompt
 from .params import tags_from_params
 from .targets import model_targets
 
@@ -136,6 +136,7 @@ class Session:
         self.cache.max_count = settings.cache_count
         self.cache.max_bytes = settings.cache_mb * 1024**2
         tags, problems = tags_from_params(params_list)
+        problems += _batch_warning(p)
         negative_tags = [t for t in getattr(p, "loraloom_negative_tags", None) or [] if t.valid]
         if negative_tags and settings.mode != "hooks":
             problems.append("negative-prompt LoRAs need the hooks mode (merged weights act on every row); ignored")
@@ -236,6 +237,23 @@ class Session:
         if p.lora_hashes:
             p.extra_generation_params["Lora hashes"] = ", ".join(f"{k}: {v}" for k, v in p.lora_hashes.items())
         self.library.save()
+
+
+def _batch_warning(p: Any) -> list[str]:
+    """A1111 applies the first prompt's tags to every image of a batch: say so when they differ."""
+    prompts = getattr(p, "all_prompts", None)
+    size = int(getattr(p, "batch_size", 1) or 1)
+    if not isinstance(prompts, list) or size < 2:
+        return []
+    start = int(getattr(p, "iteration", 0) or 0) * size
+    batch = prompts[start : start + size]
+    sets = [tuple(sorted(t.raw for t in parse_prompt(str(prompt)).tags)) for prompt in batch]
+    if len(set(sets)) <= 1:
+        return []
+    return [
+        f"the {len(batch)} images of this batch have different LoRA tags; as in A1111, the first image's "
+        "tags are applied to all of them (use batch size 1 for per-image LoRAs)"
+    ]
 
 
 def _steps(p: Any, hires: bool) -> int:
