@@ -16,9 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..library import FileProblem, Library
-from ..patching import NetworkCache, Patch, apply
-from ..patching.specs import NetworkSpec
+from ..library import Library
+from ..patching import BufferPool, NetworkCache, Patch, apply
+from ..patching.resolve import specs_for_tags
 from ..syntax import parse
 
 
@@ -56,6 +56,7 @@ class DiffusersLoRAs:
         self.library = library
         self.mode = mode
         self.cache = cache or NetworkCache()
+        self.pool = BufferPool()  # merged weights reuse memory from one generation to the next
 
     def targets(self) -> dict[str, Any]:
         parts = {
@@ -69,25 +70,11 @@ class DiffusersLoRAs:
         """Parse, resolve, load and apply the tags of ``prompt``; return the clean prompts."""
         parsed = parse(prompt, negative_prompt)
         problems = [f"{d.severity}: {d.message} ({d.hint})" for d in parsed.diagnostics]
-        specs = []
-        for tag in parsed.positive.tags:
-            if not tag.valid:
-                continue
-            resolution = self.library.resolve(tag.name)
-            if resolution.entry is None:
-                problems.append(f"{tag.raw}: {resolution.note}")
-                continue
-            if resolution.note:
-                problems.append(f"{tag.raw}: {resolution.note}")
-            try:
-                network = self.cache.get(resolution.entry.path)
-            except (OSError, FileProblem) as error:
-                problems.append(f"{tag.raw}: {error}")
-                continue
-            specs.append(NetworkSpec(network, tag.te, tag.unet, tag.lbw, tag.start, tag.stop, tag.dyn, tag.name))  # type: ignore[arg-type]
+        specs, resolve_problems = specs_for_tags(parsed.positive.tags, self.library, self.cache)
+        problems += resolve_problems
         for tag in parsed.negative.tags:
             problems.append(f"{tag.raw}: negative-prompt LoRAs are applied by the A1111 host only; ignored here")
-        patch = apply(self.targets(), specs, mode=self.mode)
+        patch = apply(self.targets(), specs, mode=self.mode, pool=self.pool)
         patch.set_progress(0.0, num_inference_steps)
         for report in patch.report():
             problems.extend(report.messages)

@@ -14,8 +14,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ...library import FileProblem, Library
+from ...library import Library
 from ...patching import BufferPool, NetworkCache, Patch, apply
+from ...patching.resolve import specs_for_tags
 from ...patching.specs import NetworkSpec
 from ...syntax import Tag, parse_prompt
 from .params import tags_from_params
@@ -197,28 +198,7 @@ class Session:
     # -- helpers --------------------------------------------------------------------------------
 
     def _specs(self, tags: list[Tag], hires: bool) -> tuple[list[NetworkSpec], list[str]]:
-        specs, problems = [], []
-        for tag in tags:
-            resolution = self.library.resolve(tag.name)
-            if resolution.entry is None:
-                self.library.refresh()  # a file added since the last scan
-                resolution = self.library.resolve(tag.name)
-            if resolution.entry is None:
-                problems.append(f"{tag.raw}: {resolution.note}")
-                continue
-            if resolution.note:
-                problems.append(f"{tag.raw}: {resolution.note}")
-            try:
-                network = self.cache.get(resolution.entry.path)
-            except (OSError, FileProblem) as error:
-                problems.append(f"{tag.raw}: {error}")
-                continue
-            te, unet = (tag.te, tag.unet)
-            if hires:
-                te = tag.hr_te if tag.hr_te is not None else te
-                unet = tag.hr_unet if tag.hr_unet is not None else unet
-            specs.append(NetworkSpec(network, te, unet, tag.lbw, tag.start, tag.stop, tag.dyn, tag.name))  # type: ignore[arg-type]
-        return specs, problems
+        return specs_for_tags(tags, self.library, self.cache, hires=hires, rescan=True)
 
     def _record_hashes(self, p: Any, tags: list[Tag], settings: Settings, hires: bool) -> None:
         """``Lora hashes: "name: 12hex, …"`` as the builtin writes it, merged across the hires pass."""
