@@ -59,19 +59,22 @@ class StandInModel(nn.Module):
         with torch.no_grad():
             return self.cond_stage_model.wrapped.transformer(ids).last_hidden_state
 
-    def cfg_step(self, step: int = 0, steps: int = 4) -> torch.Tensor:
-        """One CFG batch as A1111 lays it out: conditional rows first, unconditional rows last."""
+    def cfg_step(self, step: int = 0, steps: int = 4, images: int = 1) -> torch.Tensor:
+        """One CFG batch as A1111 lays it out: every image's conditional row, then unconditional rows."""
         from modules import script_callbacks
 
         generator = torch.Generator().manual_seed(11)
-        x = torch.randn(1, 4, 8, 8, generator=generator)
-        cond, uncond = torch.randn(1, 5, 32, generator=generator), torch.randn(1, 5, 32, generator=generator)
+        x = torch.randn(images, 4, 8, 8, generator=generator)
+        cond = torch.randn(images, 5, 32, generator=generator)
+        uncond = torch.randn(images, 5, 32, generator=generator)
         x_in, context = torch.cat([x, x]), torch.cat([cond, uncond])
         script_callbacks.cfg_denoiser_callback(
             script_callbacks.CFGDenoiserParams(x_in, None, None, step, steps, cond, uncond)
         )
         with torch.no_grad():
-            return self.model.diffusion_model(x_in, torch.tensor([500, 500]), encoder_hidden_states=context).sample
+            return self.model.diffusion_model(
+                x_in, torch.tensor([500] * 2 * images), encoder_hidden_states=context
+            ).sample
 
     def denoise(self, steps: int = 4) -> torch.Tensor:
         """A few 'sampling steps' with the CFG callback A1111 calls before each."""
@@ -356,9 +359,10 @@ def test_addnet_infotext_fields_become_tags(a1111) -> None:
     assert params["Prompt"] == "a cat <lora:ink:0.5> <lora:wc:1:0.3>"
 
 
-def test_batches_with_different_tags_are_reported(a1111) -> None:
+def test_batches_with_different_tags_are_reported_in_merge_mode(a1111) -> None:
     from modules import extra_networks, processing, script_callbacks
 
+    a1111.shared.opts.loraloom_mode = "merge"
     script_callbacks.before_ui_callback()
     p = processing.StableDiffusionProcessing("x", steps=2, batch_size=2)
     p.setup_prompts()
@@ -380,3 +384,30 @@ def test_sdapi_routes_answer_like_the_builtin(a1111) -> None:
     assert sorted(item["name"] for item in listed) == ["ink", "wc"]
     assert set(listed[0]) == {"name", "alias", "path", "metadata"}
     assert client.post("/sdapi/v1/refresh-loras").status_code == 200
+
+
+def test_each_image_of_a_batch_gets_its_own_loras_in_hooks_mode(a1111) -> None:
+    from modules import extra_networks, processing, script_callbacks
+
+    script_callbacks.before_ui_callback()
+    model = a1111.model
+
+    def step(prompts: list[str]):  # type: ignore[no-untyped-def]
+        p = processing.StableDiffusionProcessing("", steps=4, batch_size=2)
+        p.setup_prompts()
+        p.all_prompts = prompts
+        p.prompts, data = extra_networks.parse_prompts(p.all_prompts)
+        p.negative_prompts = p.all_negative_prompts
+        extra_networks.activate(p, data)
+        return p, model.cfg_step(images=2), model.get_learned_conditioning(p.prompts)
+
+    p, mixed, mixed_c = step(["x <lora:ink:1>", "x <lora:wc:1>"])
+    assert not any("different LoRA tags" in c for c in p.comments)
+    _, all_ink, ink_c = step(["x <lora:ink:1>", "x <lora:ink:1>"])
+    _, all_wc, _ = step(["x <lora:wc:1>", "x <lora:wc:1>"])
+    # rows: [cond image 0, cond image 1, uncond image 0, uncond image 1]
+    for row, reference in ((0, all_ink), (2, all_ink), (1, all_wc), (3, all_wc)):
+        torch.testing.assert_close(mixed[row], reference[row], rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(mixed_c[0], ink_c[0], rtol=1e-4, atol=1e-5)  # image 0's text: ink's TE part
+    none_c = step(["x", "x"])[2]
+    torch.testing.assert_close(mixed_c[1], none_c[1], rtol=1e-4, atol=1e-5)  # wc has no TE part

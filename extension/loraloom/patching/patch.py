@@ -8,6 +8,7 @@ tensor work in hooks mode.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -94,7 +95,7 @@ class Patch:
         self._attention: list[AttentionHook] = []
         self._merged: list[MergedWeight] = []
         self._removed = False
-        self._row_factors: dict[int, torch.Tensor] = {}
+        self._row_factors: dict[tuple[str, int], torch.Tensor] = {}
         self._gates: dict[int, tuple[float, float]] = {}
         self._adapter_network: dict[int, int] = {}
         # merge mode keeps ΔW for re-applications within this budget; hooks mode keeps the ΔW
@@ -191,8 +192,8 @@ class Patch:
             bucket.setdefault(id(contribution.slot.module), []).append(contribution)
         for contributions in by_module.values():
             module = contributions[0].slot.module
-            rows = self._rows_of if contributions[0].slot.part == "unet" else None
-            hook = ModuleHook(module, TargetInfo.of(module), rows)
+            part = "unet" if contributions[0].slot.part == "unet" else "te"
+            hook = ModuleHook(module, TargetInfo.of(module), functools.partial(self._rows_of, part))
             hook.attach([(c.change.adapter, c.change.multiplier, c.change) for c in contributions])
             self._hooks.append(hook)
         for contributions in attention.values():
@@ -244,23 +245,26 @@ class Patch:
         self._gates[network] = (float(te), float(unet))
         self._evaluate()
 
-    def set_row_factors(self, network: int, factors: Sequence[float] | torch.Tensor | None) -> None:
-        """Give one network a factor per row of the next UNet batches (hooks mode only).
+    def set_row_factors(self, network: int, factors: Sequence[float] | torch.Tensor | None, part: str = "unet") -> None:
+        """Give one network a factor per batch row of the UNet (``part="unet"``) or of the text
+        encoders (``part="te"``; rows are the texts encoded together), hooks mode only.
 
-        Hosts use it to apply a network to some rows of a batch only — the unconditional rows
-        of a CFG batch for negative-prompt LoRAs, or one image's rows. ``None`` means all rows.
+        Hosts use it to apply a network to some rows only: the unconditional rows of a CFG
+        batch for negative-prompt LoRAs, or one image's rows. ``None`` means every row.
         """
         if self.mode != "hooks":
             raise ValueError("row factors need hooks mode: merged weights are the same for every row")
+        if part not in ("unet", "te"):
+            raise ValueError("part is 'unet' or 'te'")
         if factors is None:
-            self._row_factors.pop(network, None)
+            self._row_factors.pop((part, network), None)
         else:
-            self._row_factors[network] = torch.as_tensor(factors, dtype=torch.float32)
+            self._row_factors[(part, network)] = torch.as_tensor(factors, dtype=torch.float32)
 
-    def _rows_of(self, adapter: object) -> torch.Tensor | None:
+    def _rows_of(self, part: str, adapter: object) -> torch.Tensor | None:
         if not self._row_factors:
             return None
-        return self._row_factors.get(self._adapter_network.get(id(adapter), -1))
+        return self._row_factors.get((part, self._adapter_network.get(id(adapter), -1)))
 
     @property
     def multipliers(self) -> list[tuple[float, float]]:

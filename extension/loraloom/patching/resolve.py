@@ -38,5 +38,6 @@ def specs_for_tags(
         if hires:
             te = tag.hr_te if tag.hr_te is not None else te
             unet = tag.hr_unet if tag.hr_unet is not None else unet
-        specs.append(NetworkSpec(network, te, unet, tag.lbw, tag.start, tag.stop, tag.dyn, tag.name))  # type: ignore[arg-type]
+        spec = NetworkSpec(network, te, unet, tag.lbw, tag.start, tag.stop, tag.dyn, tag.name, tag.raw)  # type: ignore[arg-type]
+        specs.append(spec)
     return specs, problems

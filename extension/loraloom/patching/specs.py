@@ -23,6 +23,8 @@ class NetworkSpec:
     stop: Bound | None = None
     dyn: int | None = None
     name: str = ""
+    raw: str = ""
+    """The tag text it came from, if any (hosts match specs to images by it)."""
 
     def multipliers(self, step: float, total_steps: int) -> tuple[float, float]:
         """``(te, unet)`` at ``step`` of ``total_steps`` (0 outside start/stop)."""

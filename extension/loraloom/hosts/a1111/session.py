@@ -56,39 +56,55 @@ class Applied:
     model_id: int
     negative: list[int] = field(default_factory=list)
     """Indices of networks from the negative prompt: unconditional rows and negative encoding only."""
-    uncond: UncondRouting | None = None
+    routing: RowRouting | None = None
 
 
-class UncondRouting:
-    """Routes negative-prompt networks to the unconditional side only (hooks mode).
+class RowRouting:
+    """Routes networks to some rows of each batch (hooks mode).
 
-    UNet: ``on_cfg_denoiser`` tells the CFG batch layout (A1111 puts the unconditional rows
-    last); a pre-hook on the UNet hands each call its rows (calls may be chunked, in order), and
-    the negative networks get factor 1 on unconditional rows, 0 on the others.
-    Text encoder: the model's ``get_learned_conditioning`` is wrapped for the patch's lifetime;
-    negative networks' text-encoder part is on only while the negative prompts are encoded.
+    - Negative-prompt networks act on the unconditional side only: UNet rows that are
+      unconditional, and the text encoder only while the negative prompts are encoded.
+    - When the images of a batch carry different tags, each image's networks act on that
+      image's rows only (its conditional and unconditional UNet rows, its texts).
+
+    UNet rows come from ``on_cfg_denoiser`` (A1111 lays a CFG batch out as the conditional rows
+    of every image, then the unconditional rows) and a pre-hook on the UNet that hands each call
+    its rows (calls may be chunked, in order). Text rows: the model's
+    ``get_learned_conditioning`` is wrapped for the patch's lifetime.
     """
 
-    def __init__(self, patch: Patch, negative: list[int], sd_model: Any, unet: Any, p: Any) -> None:
-        self.patch, self.negative, self.sd_model, self.p = patch, negative, sd_model, p
-        self.roles: list[bool] = []
+    def __init__(
+        self, patch: Patch, members: list[list[bool]], negative: list[int], sd_model: Any, unet: Any, p: Any
+    ) -> None:
+        self.patch, self.members, self.negative, self.sd_model, self.p = patch, members, negative, sd_model, p
+        self.routed = [j for j, row in enumerate(members) if not all(row)] + negative
+        self.roles: list[tuple[int, bool]] = []
         self.offset = 0
         self.handle = unet.register_forward_pre_hook(self._before_unet) if unet is not None else None
         for index in negative:
             patch.set_gate(index, te=False, unet=True)
-            patch.set_row_factors(index, [])
+        for index in self.routed:
+            patch.set_row_factors(index, [], "unet")  # no rows until the CFG layout is known
         self.original = sd_model.__dict__.get("get_learned_conditioning")
         encode = getattr(sd_model, "get_learned_conditioning", None)
         if encode is not None:
             sd_model.get_learned_conditioning = self._encoder(encode)
+
+    def _member(self, network: int, image: int) -> bool:
+        row = self.members[network]
+        return row[image] if image < len(row) else row[0]
 
     def _encoder(self, encode: Any) -> Any:
         def get_learned_conditioning(texts: Any, *args: Any, **kwargs: Any) -> Any:
             negative = list(getattr(self.p, "negative_prompts", None) or [])
             positive = list(getattr(self.p, "prompts", None) or [])
             is_negative = isinstance(texts, list) and texts == negative and texts != positive
-            for index in self.negative:
-                self.patch.set_gate(index, te=is_negative, unet=True)
+            count = len(texts) if isinstance(texts, list) else 1
+            for index in self.routed:
+                if index in self.negative:
+                    self.patch.set_gate(index, te=is_negative, unet=True)
+                else:
+                    self.patch.set_row_factors(index, [float(self._member(index, i)) for i in range(count)], "te")
             try:
                 return encode(texts, *args, **kwargs)
             finally:
@@ -98,16 +114,25 @@ class UncondRouting:
         return get_learned_conditioning
 
     def cfg_layout(self, rows: int, uncond_rows: int) -> None:
-        self.roles = [False] * (rows - uncond_rows) + [True] * uncond_rows
+        images = uncond_rows
+        cond_rows = rows - uncond_rows
+        if cond_rows == images:
+            cond = [(i, False) for i in range(images)]
+        else:  # AND prompts give an image several conditional rows: keep the first image's set
+            cond = [(0, False)] * cond_rows
+        self.roles = cond + [(i, True) for i in range(images)]
         self.offset = 0
 
     def _before_unet(self, module: Any, inputs: tuple) -> None:
         batch = inputs[0].shape[0] if inputs and hasattr(inputs[0], "shape") else 0
         roles = self.roles[self.offset : self.offset + batch]
         self.offset += batch
-        factors = [1.0 if uncond else 0.0 for uncond in roles] if len(roles) == batch else [0.0] * batch
-        for index in self.negative:
-            self.patch.set_row_factors(index, factors)
+        if len(roles) != batch:
+            roles = [(0, False)] * batch
+        for index in self.routed:
+            negative = index in self.negative
+            factors = [float(self._member(index, image) and (uncond or not negative)) for image, uncond in roles]
+            self.patch.set_row_factors(index, factors, "unet")
 
     def remove(self) -> None:
         if self.handle is not None:
@@ -137,18 +162,23 @@ class Session:
         self.cache.max_count = settings.cache_count
         self.cache.max_bytes = settings.cache_mb * 1024**2
         tags, problems = tags_from_params(params_list)
-        problems += _batch_warning(p)
+        per_image = _batch_tags(p) if settings.mode == "hooks" else None
+        if per_image is not None:
+            tags = _union(per_image)
+        else:
+            problems += _batch_warning(p)
         negative_tags = [t for t in getattr(p, "loraloom_negative_tags", None) or [] if t.valid]
         if negative_tags and settings.mode != "hooks":
             problems.append("negative-prompt LoRAs need the hooks mode (merged weights act on every row); ignored")
             negative_tags = []
         hires = bool(getattr(p, "is_hr_pass", False))
-        key = (tuple(tag.raw for tag in tags), tuple(t.raw for t in negative_tags), hires, settings.mode)
+        images = tuple(tuple(t.raw for t in image) for image in per_image) if per_image else ()
+        key = (tuple(tag.raw for tag in tags), tuple(t.raw for t in negative_tags), images, hires, settings.mode)
         if self.applied is not None and self.applied.model_id != id(sd_model):
             self.release()
         if self.applied is not None and self.applied.key == key:
-            if self.applied.uncond is not None:
-                self.applied.uncond.p = p
+            if self.applied.routing is not None:
+                self.applied.routing.p = p
             self._record_hashes(p, tags, settings, hires)
             return problems
         self.release()
@@ -165,8 +195,9 @@ class Session:
                     problems += report.messages
                 negative = list(range(len(specs), len(specs) + len(negative_specs)))
                 self.applied = Applied(key, patch, id(sd_model), negative)
-                if negative:
-                    self.applied.uncond = UncondRouting(patch, negative, sd_model, targets.get("unet"), p)
+                members = _members(specs, per_image) + [[True]] * len(negative_specs)
+                if negative or any(not all(row) for row in members):
+                    self.applied.routing = RowRouting(patch, members, negative, sd_model, targets.get("unet"), p)
                     if hasattr(p, "cached_uc"):
                         p.cached_uc = [None, None]  # A1111's uc cache key does not know our negative tags
         self._record_hashes(p, tags, settings, hires)
@@ -176,8 +207,8 @@ class Session:
     def release(self) -> None:
         """Remove the current patch (weights restored exactly)."""
         if self.applied is not None:
-            if self.applied.uncond is not None:
-                self.applied.uncond.remove()
+            if self.applied.routing is not None:
+                self.applied.routing.remove()
             self.applied.patch.remove()
             self.applied = None
 
@@ -192,8 +223,8 @@ class Session:
             return
         if total_steps:
             self.applied.patch.set_progress(step / total_steps, total_steps)
-        if self.applied.uncond is not None:
-            self.applied.uncond.cfg_layout(rows, uncond_rows)
+        if self.applied.routing is not None:
+            self.applied.routing.cfg_layout(rows, uncond_rows)
 
     # -- helpers --------------------------------------------------------------------------------
 
@@ -217,6 +248,35 @@ class Session:
         if p.lora_hashes:
             p.extra_generation_params["Lora hashes"] = ", ".join(f"{k}: {v}" for k, v in p.lora_hashes.items())
         self.library.save()
+
+
+def _batch_tags(p: Any) -> list[list[Tag]] | None:
+    """Each image's valid tags when the images of this batch differ (else ``None``)."""
+    prompts = getattr(p, "all_prompts", None)
+    size = int(getattr(p, "batch_size", 1) or 1)
+    if not isinstance(prompts, list) or size < 2:
+        return None
+    start = int(getattr(p, "iteration", 0) or 0) * size
+    images = [[t for t in parse_prompt(str(prompt)).tags if t.valid] for prompt in prompts[start : start + size]]
+    if len({tuple(sorted(t.raw for t in image)) for image in images}) <= 1:
+        return None
+    return images
+
+
+def _union(images: list[list[Tag]]) -> list[Tag]:
+    seen: dict[str, Tag] = {}
+    for image in images:
+        for tag in image:
+            seen.setdefault(tag.raw, tag)
+    return list(seen.values())
+
+
+def _members(specs: list[NetworkSpec], images: list[list[Tag]] | None) -> list[list[bool]]:
+    """For each spec, whether each image of the batch carries its tag (all, without per-image tags)."""
+    if not images:
+        return [[True] for _ in specs]
+    raws = [{tag.raw for tag in image} for image in images]
+    return [[spec.raw in image for image in raws] for spec in specs]
 
 
 def _batch_warning(p: Any) -> list[str]:
