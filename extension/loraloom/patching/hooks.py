@@ -2,8 +2,10 @@
 adapters' outputs in a forward hook.
 
 Plain LoRAs on one module run as one fused call: their downs and ups are concatenated once and
-a per-rank coefficient vector carries every LoRA's scale × multiplier, so a weight change only
-rebuilds that small vector. Other kinds add ``delta_output`` (ΔW cached where they need it).
+every LoRA's scale × multiplier is folded into the columns of the small concatenated ``up``
+(out × total rank), so a weight change rebuilds only that; the product is accumulated into the
+module's output in place. Per-row factors (some rows only) take a slower, still fused path.
+Other kinds add ``delta_output`` (ΔW cached where they need it).
 ``MultiheadAttention`` (open_clip text encoders) reads its weights directly, so its slots are
 merged for the duration of each forward and restored bit for bit right after.
 """
