@@ -285,6 +285,11 @@ def test_settings_are_registered_in_our_section(a1111) -> None:
         "loraloom_show_all_families",
     } <= set(labels)
     assert all(labels[name].section == ("loraloom", "loraloom") for name in labels if name.startswith("loraloom_"))
+    # A1111's settings page builds a component per option and refuses a type it has no default
+    # component for (modules/ui_settings.py: str, int, bool): anything else must bring its own.
+    for name, info in labels.items():
+        if name.startswith("loraloom_"):
+            assert info.component is not None or type(info.default) in (str, int, bool), name
 
 
 def test_negative_prompt_loras_act_on_the_unconditional_side_only(a1111) -> None:

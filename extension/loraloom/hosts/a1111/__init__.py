@@ -156,7 +156,12 @@ def on_ui_settings() -> None:
         "loraloom_mode": shared.OptionInfo("hooks", "How LoRAs are applied", _radio(), {"choices": ["hooks", "merge"]}),
         "loraloom_cache_count": shared.OptionInfo(8, "LoRAs kept in memory (count)"),
         "loraloom_cache_mb": shared.OptionInfo(2048, "LoRAs kept in memory (MB)"),
-        "loraloom_default_weight": shared.OptionInfo(1.0, "Weight of a LoRA inserted from the gallery"),
+        "loraloom_default_weight": shared.OptionInfo(
+            1.0,
+            "Weight of a LoRA inserted from the gallery",
+            _slider(),
+            {"minimum": -2.0, "maximum": 2.0, "step": 0.05},
+        ),
         "loraloom_extra_dirs": shared.OptionInfo("", "More LoRA folders (comma separated)"),
         "loraloom_negative_tags": shared.OptionInfo(True, "Read <lora:…> tags in the negative prompt"),
         "loraloom_show_all_families": shared.OptionInfo(False, "Show LoRAs of every model family in the gallery"),
@@ -170,6 +175,12 @@ def _radio() -> Any:
     import gradio as gr
 
     return gr.Radio
+
+
+def _slider() -> Any:
+    import gradio as gr
+
+    return gr.Slider
 
 
 def on_app_started(demo: Any, app: Any) -> None:
