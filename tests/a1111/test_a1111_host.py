@@ -416,3 +416,15 @@ def test_each_image_of_a_batch_gets_its_own_loras_in_hooks_mode(a1111) -> None:
     torch.testing.assert_close(mixed_c[0], ink_c[0], rtol=1e-4, atol=1e-5)  # image 0's text: ink's TE part
     none_c = step(["x", "x"])[2]
     torch.testing.assert_close(mixed_c[1], none_c[1], rtol=1e-4, atol=1e-5)  # wc has no TE part
+
+
+def test_negative_tags_round_trip_through_the_infotext(a1111) -> None:
+    from modules import script_callbacks
+
+    script_callbacks.before_ui_callback()
+    p, _ = generate(a1111, "x", "ugly, <lora:ink:0.5@0,1@1>")
+    assert p.all_negative_prompts == ["ugly, "]
+    assert p.extra_generation_params["Lora negative"] == "<lora:ink:0.5@0,1@1>"
+    params = {"Prompt": "x", "Negative prompt": "ugly,", "Lora negative": "<lora:ink:0.5@0,1@1>"}
+    script_callbacks.infotext_pasted_callback("", params)
+    assert params["Negative prompt"] == "ugly, <lora:ink:0.5@0,1@1>"

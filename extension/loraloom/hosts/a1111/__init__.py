@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...library import Library
+from .negative import restore_negative_tags
 from .session import Session, Settings, lora_folders, parse_hashes
 
 SECTION = ("loraloom", "loraloom")
@@ -96,6 +97,7 @@ def on_script_unloaded() -> None:
 def on_infotext_pasted(infotext: str, params: dict) -> None:
     """Re-resolve pasted ``<lora:NAME:…>`` names by their ``Lora hashes`` (renamed files still work)
     and turn kohya AddNet fields into tags."""
+    restore_negative_tags(params)
     prompt = params.get("Prompt")
     if not isinstance(prompt, str):
         return

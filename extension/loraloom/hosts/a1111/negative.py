@@ -10,6 +10,9 @@ from typing import Any
 
 from ...syntax import Tag, parse_prompt
 
+NEGATIVE_FIELD = "Lora negative"
+"""The infotext field that keeps the negative prompt's tags (they are removed from the prompt)."""
+
 
 def strip_lora_tags(text: str) -> tuple[str, list[Tag]]:
     """``text`` without its lora/lyco tags, and those tags."""
@@ -37,3 +40,13 @@ def strip_negative_prompts(p: Any) -> list[Tag]:
                 first = tags
         setattr(p, attribute, cleaned)
     return first or []
+
+
+def restore_negative_tags(params: dict) -> None:
+    """On paste, put the negative prompt's tags (kept in :data:`NEGATIVE_FIELD`) back into it."""
+    tags = str(params.get(NEGATIVE_FIELD, "")).strip()
+    if not tags:
+        return
+    negative = str(params.get("Negative prompt", ""))
+    if tags not in negative:
+        params["Negative prompt"] = f"{negative.rstrip()} {tags}".strip()

@@ -11,7 +11,7 @@ from typing import Any
 
 from modules import scripts  # type: ignore[import-not-found]
 
-from .negative import strip_negative_prompts
+from .negative import NEGATIVE_FIELD, strip_negative_prompts
 
 
 class LoraloomScript(scripts.Script):  # type: ignore[misc,name-defined]
@@ -29,3 +29,5 @@ class LoraloomScript(scripts.Script):  # type: ignore[misc,name-defined]
 
         if getattr(shared.opts, "loraloom_negative_tags", True):
             p.loraloom_negative_tags = strip_negative_prompts(p)
+            if p.loraloom_negative_tags:  # kept in the infotext so that pasting brings them back
+                p.extra_generation_params[NEGATIVE_FIELD] = " ".join(tag.raw for tag in p.loraloom_negative_tags)
