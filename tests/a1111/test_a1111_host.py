@@ -276,6 +276,7 @@ def test_settings_are_registered_in_our_section(a1111) -> None:
     script_callbacks.ui_settings_callback()
     labels = a1111.shared.opts.data_labels
     assert {
+        "loraloom_handle_tags",
         "loraloom_mode",
         "loraloom_cache_count",
         "loraloom_cache_mb",
@@ -428,3 +429,11 @@ def test_negative_tags_round_trip_through_the_infotext(a1111) -> None:
     params = {"Prompt": "x", "Negative prompt": "ugly,", "Lora negative": "<lora:ink:0.5@0,1@1>"}
     script_callbacks.infotext_pasted_callback("", params)
     assert params["Negative prompt"] == "ugly, <lora:ink:0.5@0,1@1>"
+
+
+def test_handing_the_tags_back_to_the_builtin(a1111) -> None:
+    from modules import extra_networks, script_callbacks
+
+    a1111.shared.opts.loraloom_handle_tags = False
+    script_callbacks.before_ui_callback()
+    assert "lora" not in extra_networks.extra_network_registry

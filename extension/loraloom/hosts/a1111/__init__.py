@@ -8,6 +8,7 @@ the host needs; everything else is in the core.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from ...library import Library
@@ -53,11 +54,20 @@ def make_extra_network() -> Any:
                 print(f"[loraloom] {line}")
                 if hasattr(p, "comment"):
                     p.comment(f"loraloom: {line}")
+                _warn_in_ui(line)
 
         def deactivate(self, p: Any) -> None:
             """Housekeeping only: the next activate decides what stays applied."""
 
     return LoraloomNetwork()
+
+
+def _warn_in_ui(line: str) -> None:
+    """A gradio toast in the browser (gradio ≥ 3.37; outside a request it only logs)."""
+    with contextlib.suppress(Exception):  # a toast must never break a generation
+        import gradio as gr
+
+        gr.Warning(f"loraloom: {line}")
 
 
 def _callback_registered(kind: str, function: Any) -> bool:
@@ -67,8 +77,10 @@ def _callback_registered(kind: str, function: Any) -> bool:
 
 
 def on_before_ui() -> None:
-    from modules import extra_networks  # type: ignore[import-not-found]
+    from modules import extra_networks, shared  # type: ignore[import-not-found]
 
+    if not getattr(shared.opts, "loraloom_handle_tags", True):
+        return  # the builtin Lora extension keeps the tags
     network = make_extra_network()
     extra_networks.register_extra_network(network)
     extra_networks.register_extra_network_alias(network, "lyco")
@@ -155,6 +167,9 @@ def on_ui_settings() -> None:
     from modules import shared  # type: ignore[import-not-found]
 
     options = {
+        "loraloom_handle_tags": shared.OptionInfo(
+            True, "Handle <lora:…>/<lyco:…> tags (off: the builtin does; reload UI)"
+        ),
         "loraloom_mode": shared.OptionInfo("hooks", "How LoRAs are applied", _radio(), {"choices": ["hooks", "merge"]}),
         "loraloom_cache_count": shared.OptionInfo(8, "LoRAs kept in memory (count)"),
         "loraloom_cache_mb": shared.OptionInfo(2048, "LoRAs kept in memory (MB)"),
