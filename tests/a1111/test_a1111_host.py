@@ -437,3 +437,15 @@ def test_handing_the_tags_back_to_the_builtin(a1111) -> None:
     a1111.shared.opts.loraloom_handle_tags = False
     script_callbacks.before_ui_callback()
     assert "lora" not in extra_networks.extra_network_registry
+
+
+def test_negative_loras_never_reuse_a1111s_shared_uc_cache(a1111) -> None:
+    from modules import processing, script_callbacks
+
+    script_callbacks.before_ui_callback()
+    processing.StableDiffusionProcessing.cached_uc = ["stale", "uc"]  # A1111 keeps it on the class
+    for _ in range(2):  # a new patch, then the same tags again (reused patch)
+        p, _ = generate(a1111, "x", "ugly <lora:ink:1>")
+        assert p.cached_uc == [None, None]
+    p, _ = generate(a1111, "x", "ugly")
+    assert p.cached_uc == ["stale", "uc"]  # without negative LoRAs A1111's cache is used as usual

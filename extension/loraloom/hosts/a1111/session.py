@@ -176,6 +176,10 @@ class Session:
         key = (tuple(tag.raw for tag in tags), tuple(t.raw for t in negative_tags), images, hires, settings.mode)
         if self.applied is not None and self.applied.model_id != id(sd_model):
             self.release()
+        if negative_tags and hasattr(p, "cached_uc"):
+            # A1111 caches the negative conditioning by its text (tags stripped), shared by every
+            # generation: with negative LoRAs it must be computed for this generation alone.
+            p.cached_uc = [None, None]
         if self.applied is not None and self.applied.key == key:
             if self.applied.routing is not None:
                 self.applied.routing.p = p
@@ -198,8 +202,6 @@ class Session:
                 members = _members(specs, per_image) + [[True]] * len(negative_specs)
                 if negative or any(not all(row) for row in members):
                     self.applied.routing = RowRouting(patch, members, negative, sd_model, targets.get("unet"), p)
-                    if hasattr(p, "cached_uc"):
-                        p.cached_uc = [None, None]  # A1111's uc cache key does not know our negative tags
         self._record_hashes(p, tags, settings, hires)
         self.problems = problems
         return problems
