@@ -169,9 +169,10 @@ class Patch:
 
         return multiplier
 
-    def _by_weight(self) -> list[MergedWeight]:
+    def _by_weight(self, contributions: list[_Contribution]) -> list[MergedWeight]:
+        """One MergedWeight per parameter (an MHA's q/k/v slots share ``in_proj_weight``)."""
         merged: dict[int, MergedWeight] = {}
-        for contribution in self._contributions:
+        for contribution in contributions:
             slot = contribution.slot
             weight = slot.weight
             if id(weight) not in merged:
@@ -180,7 +181,7 @@ class Patch:
         return list(merged.values())
 
     def _attach_merge(self) -> None:
-        self._merged = self._by_weight()
+        self._merged = self._by_weight(self._contributions)
         for weight in self._merged:
             weight.apply()
 
@@ -197,12 +198,7 @@ class Patch:
             hook.attach([(c.change.adapter, c.change.multiplier, c.change) for c in contributions])
             self._hooks.append(hook)
         for contributions in attention.values():
-            module = contributions[0].slot.module
-            weights: dict[int, MergedWeight] = {}
-            for c in contributions:
-                merged = weights.setdefault(id(c.slot.weight), MergedWeight(c.slot.weight, c.slot.bias, self.pool))
-                merged.changes.append(c.change)
-            self._attention.append(AttentionHook(module, list(weights.values())))
+            self._attention.append(AttentionHook(contributions[0].slot.module, self._by_weight(contributions)))
 
     # -- weights and progress -------------------------------------------------------------------
 

@@ -252,14 +252,22 @@ class Session:
         self.library.save()
 
 
-def _batch_tags(p: Any) -> list[list[Tag]] | None:
-    """Each image's valid tags when the images of this batch differ (else ``None``)."""
+def _batch_prompts(p: Any) -> list[str] | None:
+    """The prompts (with their tags) of the images of this batch, when there are several."""
     prompts = getattr(p, "all_prompts", None)
     size = int(getattr(p, "batch_size", 1) or 1)
     if not isinstance(prompts, list) or size < 2:
         return None
     start = int(getattr(p, "iteration", 0) or 0) * size
-    images = [[t for t in parse_prompt(str(prompt)).tags if t.valid] for prompt in prompts[start : start + size]]
+    return [str(prompt) for prompt in prompts[start : start + size]]
+
+
+def _batch_tags(p: Any) -> list[list[Tag]] | None:
+    """Each image's valid tags when the images of this batch differ (else ``None``)."""
+    batch = _batch_prompts(p)
+    if batch is None:
+        return None
+    images = [[t for t in parse_prompt(prompt).tags if t.valid] for prompt in batch]
     if len({tuple(sorted(t.raw for t in image)) for image in images}) <= 1:
         return None
     return images
@@ -283,13 +291,10 @@ def _members(specs: list[NetworkSpec], images: list[list[Tag]] | None) -> list[l
 
 def _batch_warning(p: Any) -> list[str]:
     """A1111 applies the first prompt's tags to every image of a batch: say so when they differ."""
-    prompts = getattr(p, "all_prompts", None)
-    size = int(getattr(p, "batch_size", 1) or 1)
-    if not isinstance(prompts, list) or size < 2:
+    batch = _batch_prompts(p)
+    if batch is None:
         return []
-    start = int(getattr(p, "iteration", 0) or 0) * size
-    batch = prompts[start : start + size]
-    sets = [tuple(sorted(t.raw for t in parse_prompt(str(prompt)).tags)) for prompt in batch]
+    sets = [tuple(sorted(t.raw for t in parse_prompt(prompt).tags)) for prompt in batch]
     if len(set(sets)) <= 1:
         return []
     return [
