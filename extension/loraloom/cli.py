@@ -1,4 +1,4 @@
-"""``loraloom`` command line: ``parse`` (more sub-commands arrive with their features).
+"""``loraloom`` command line: ``parse``, ``inspect``, ``samples`` and ``ui``.
 
 Sub-commands import only what they need: ``parse`` never imports torch, so other tools can
 call it per keystroke.
@@ -34,6 +34,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--allow-pickle", action="store_true", help="open legacy .pt/.ckpt/.bin files (weights-only, no code runs)"
     )
     inspect.add_argument("--cache", metavar="FILE", help="keep summaries and hashes in FILE for the next run")
+    ui = commands.add_parser("ui", help="serve the LoRA gallery, sliders and a live parse view in the browser")
+    ui.add_argument(
+        "--lora-dir",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="a folder of LoRA files (repeatable); default: the bundled sample library",
+    )
+    ui.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    ui.add_argument("--port", type=int, default=7870, help="port (default 7870)")
+    samples = commands.add_parser("samples", help="write the sample LoRA library (real files, sidecars, previews)")
+    samples.add_argument("folder", help="where to write it (created if missing)")
     return parser
 
 
@@ -46,8 +58,37 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .inspect_command import run_inspect
 
         return run_inspect(args.path, as_json=args.json, allow_pickle=args.allow_pickle, cache_path=args.cache)
+    if args.command == "samples":
+        from .samples import write_samples
+
+        paths = write_samples(args.folder)
+        print(f"wrote {len(paths)} sample LoRAs with sidecars and previews to {args.folder}")
+        return EXIT_OK
+    if args.command == "ui":
+        return _ui_command(args)
     parser.error(f"unknown command {args.command}")  # pragma: no cover - argparse rejects it first
     return EXIT_USAGE
+
+
+def _ui_command(args: argparse.Namespace) -> int:
+    import os
+
+    from .ui.standalone import cache_folder, serve
+
+    folders = args.lora_dir
+    for folder in folders:
+        if not os.path.isdir(folder):
+            print(f"loraloom ui: {folder} is not a folder; give --lora-dir a folder of LoRA files", file=sys.stderr)
+            return EXIT_USAGE
+    if not folders:
+        from .samples import write_samples
+
+        sample_folder = os.path.join(cache_folder(), "samples")
+        if not os.path.isdir(sample_folder):
+            write_samples(sample_folder)
+        folders = [sample_folder]
+    serve(folders, host=args.host, port=args.port)
+    return EXIT_OK
 
 
 def _parse_command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:

@@ -283,7 +283,8 @@ def test_settings_are_registered_in_our_section(a1111) -> None:
         "loraloom_default_weight",
         "loraloom_extra_dirs",
         "loraloom_negative_tags",
-        "loraloom_show_all_families",
+        "loraloom_hide_other_families",
+        "loraloom_trigger_words",
     } <= set(labels)
     assert all(labels[name].section == ("loraloom", "loraloom") for name in labels if name.startswith("loraloom_"))
     # A1111's settings page builds a component per option and refuses a type it has no default

@@ -181,7 +181,14 @@ def on_ui_settings() -> None:
         ),
         "loraloom_extra_dirs": shared.OptionInfo("", "More LoRA folders (comma separated)"),
         "loraloom_negative_tags": shared.OptionInfo(True, "Read <lora:…> tags in the negative prompt"),
-        "loraloom_show_all_families": shared.OptionInfo(False, "Show LoRAs of every model family in the gallery"),
+        "loraloom_hide_other_families": shared.OptionInfo(
+            False, "Gallery: hide LoRAs of another model family (off: they are dimmed with a badge)"
+        ),
+        "loraloom_trigger_words": shared.OptionInfo(
+            True,
+            "Gallery: a click also inserts the trigger words, and removing the tag removes them "
+            "(off: only the tag; shift-click adds the words)",
+        ),
     }
     for name, option in options.items():
         option.section = SECTION
@@ -201,9 +208,19 @@ def _slider() -> Any:
 
 
 def on_app_started(demo: Any, app: Any) -> None:
+    from ...ui.routes import add_gallery_routes
     from .api import add_routes
+    from .gallery import gallery_service
 
     add_routes(app, get_session)
+    add_gallery_routes(app, lambda: gallery_service(get_session()))
+
+
+def on_ui_tabs() -> list[tuple[Any, str, str]]:
+    from .gallery import gallery_service, gallery_tabs
+
+    gallery_service(get_session())  # start reading headers while the page loads
+    return gallery_tabs()
 
 
 def setup() -> None:
@@ -218,6 +235,7 @@ def setup() -> None:
         ("callbacks_infotext_pasted", script_callbacks.on_infotext_pasted, on_infotext_pasted),
         ("callbacks_ui_settings", script_callbacks.on_ui_settings, on_ui_settings),
         ("callbacks_app_started", script_callbacks.on_app_started, on_app_started),
+        ("callbacks_ui_tabs", script_callbacks.on_ui_tabs, on_ui_tabs),
     ]
     for kind, register, function in registrations:
         if not _callback_registered(kind, function):

@@ -24,9 +24,17 @@ def add_routes(app: Any, get_session: Callable[[], Session]) -> None:
         return library.describe(resolution.entry).to_json()
 
     def refresh() -> dict[str, Any]:
-        library = get_session().library
-        library.refresh()
+        library = _refreshed_library()
         return {"count": len(library.entries), "problems": library.problems}
+
+    def _refreshed_library() -> Any:
+        """Re-list the files; with the gallery open, through it so its cards follow."""
+        session = get_session()
+        if session.gallery is not None:
+            session.gallery.refresh()
+        else:
+            session.library.refresh()
+        return session.library
 
     def parse_route(request: dict = Body(...)) -> dict[str, Any]:  # noqa: B008 - FastAPI's idiom
         return parse(str(request.get("prompt", "")), str(request.get("negative", ""))).to_json()
@@ -42,7 +50,7 @@ def add_routes(app: Any, get_session: Callable[[], Session]) -> None:
         return result
 
     def sdapi_refresh() -> None:
-        get_session().library.refresh()
+        _refreshed_library()
 
     app.add_api_route("/sdapi/v1/loras", sdapi_loras, methods=["GET"])
     app.add_api_route("/sdapi/v1/refresh-loras", sdapi_refresh, methods=["POST"])

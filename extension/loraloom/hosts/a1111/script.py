@@ -22,7 +22,10 @@ class LoraloomScript(scripts.Script):  # type: ignore[misc,name-defined]
         return scripts.AlwaysVisible
 
     def ui(self, is_img2img: bool) -> list:
-        return []
+        from .gallery import slider_panel_for
+
+        slider_panel_for(is_img2img)
+        return []  # the sliders edit the prompt text itself: nothing reaches process()
 
     def process(self, p: Any, *args: Any) -> None:
         from modules import shared  # type: ignore[import-not-found]

@@ -150,6 +150,8 @@ class Session:
     pools: dict[int, BufferPool] = field(default_factory=dict)
     applied: Applied | None = None
     problems: list[str] = field(default_factory=list)
+    gallery: Any = None
+    """The gallery service (``loraloom.ui``), made when the UI first needs it."""
 
     # -- the extra network contract -------------------------------------------------------------
 

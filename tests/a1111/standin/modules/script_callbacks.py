@@ -11,6 +11,7 @@ KINDS = [
     "callbacks_infotext_pasted",
     "callbacks_script_unloaded",
     "callbacks_before_ui",
+    "callbacks_ui_tabs",
 ]
 callback_map = {kind: [] for kind in KINDS}
 
@@ -64,6 +65,18 @@ def on_script_unloaded(callback, *, name=None):
 
 def on_before_ui(callback, *, name=None):
     _add("callbacks_before_ui", callback, name)
+
+
+def on_ui_tabs(callback, *, name=None):
+    _add("callbacks_ui_tabs", callback, name)
+
+
+def ui_tabs_callback():
+    """As A1111: each callback returns (blocks, label, id) tuples; the lists are concatenated."""
+    tabs = []
+    for entry in callback_map["callbacks_ui_tabs"]:
+        tabs += entry.callback() or []
+    return tabs
 
 
 def _call(kind, *args):

@@ -1,0 +1,255 @@
+"""``GalleryService``: what the gallery and the sliders ask of the library, host-independent.
+
+Reading headers and hashing run on one background thread with visible progress; until a file's
+header is read its card is "pending" (name and file facts), so the tab is usable at once. Hosts
+pass their settings as callables, so a changed setting or checkpoint is seen on the next request.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..library.discovery import LoraEntry
+from ..library.library import Library
+from ..library.sidecars import write_user_metadata
+from ..syntax.model import Source
+from .cards import card, pending_card, tag_name
+from .prompt_edits import TextChange, Toggle, remove_tag_at, set_tag_weight, toggle_lora
+from .slider_rows import slider_rows
+from .thumbnails import Thumbnails
+from .user_state import UserState
+
+EDITABLE_FIELDS = {
+    "description": str,
+    "activation text": str,
+    "negative text": str,
+    "notes": str,
+    "sd version": str,
+    "preferred weight": float,
+    "weight min": float,
+    "weight max": float,
+}
+"""A1111's user-metadata fields plus the slider range; anything else in a request is refused."""
+SD_VERSIONS = ("Unknown", "SD1", "SD2", "SDXL")
+
+
+@dataclass
+class GalleryOptions:
+    default_weight: Callable[[], float] = lambda: 1.0
+    model_family: Callable[[], str | None] = lambda: None
+    hide_other_families: Callable[[], bool] = lambda: False
+    trigger_words: Callable[[], bool] = lambda: True
+    """Card clicks also insert trigger words, and removing the tag removes them again."""
+    separator: Callable[[], str] = lambda: " "
+    family_choice: bool = False
+    """Standalone: no model is loaded, so the toolbar lets the user pick the family to check."""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class GalleryError(ValueError):
+    """A request the gallery cannot do (unknown LoRA, bad field): shown to the user as is."""
+
+
+class GalleryService:
+    def __init__(self, library: Library, state: UserState, options: GalleryOptions | None = None) -> None:
+        self.library = library
+        self.state = state
+        self.options = options or GalleryOptions()
+        self.thumbnails = Thumbnails()
+        self._lock = threading.RLock()
+        self._cards: dict[str, tuple[tuple[int, int], dict[str, Any]]] = {}
+        self._entries_by_tag: dict[str, LoraEntry] = {}
+        self._worker: threading.Thread | None = None
+        self._rescan = threading.Event()
+        self.progress: dict[str, Any] = {"phase": "idle", "done": 0, "total": 0}
+        self._index_entries()
+
+    # -- scanning -----------------------------------------------------------------------------
+
+    def _index_entries(self) -> None:
+        entries = self.library.entries
+        stems = Counter(entry.stem for entry in entries)
+        by_tag = {tag_name(entry, stems[entry.stem]): entry for entry in entries}
+        with self._lock:
+            self._entries_by_tag = by_tag
+            self._stem_counts = stems
+
+    def refresh(self) -> dict[str, Any]:
+        """Re-list the folders (stat only) and read new or changed files in the background."""
+        self.library.refresh()
+        self._index_entries()
+        self.start_background()
+        return self.progress_json()
+
+    def start_background(self) -> None:
+        with self._lock:
+            if self._worker is not None and self._worker.is_alive():
+                self._rescan.set()
+                return
+            self._worker = threading.Thread(target=self._scan, name="loraloom-gallery", daemon=True)
+            self._worker.start()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        worker = self._worker
+        if worker is not None:
+            worker.join(timeout)
+        return worker is None or not worker.is_alive()
+
+    def _scan(self) -> None:
+        while True:
+            self._rescan.clear()
+            entries = list(self._entries_by_tag.values())
+            stale = [e for e in entries if self._cards.get(e.name, ((-1, -1), {}))[0] != e.stamp]
+            self.progress = {"phase": "reading", "done": 0, "total": len(stale)}
+            for done, entry in enumerate(stale, start=1):
+                self._build_card(entry)
+                self.progress = {"phase": "reading", "done": done, "total": len(stale)}
+            unhashed = [e for e in entries if not e.problem and self.library.cached_hashes(e) is None]
+            self.progress = {"phase": "hashing", "done": 0, "total": len(unhashed)}
+            for done, entry in enumerate(unhashed, start=1):
+                with contextlib.suppress(OSError):  # the detail panel reports it
+                    self.library.hashes(entry)
+                self.progress = {"phase": "hashing", "done": done, "total": len(unhashed)}
+            with contextlib.suppress(OSError):  # a read-only cache folder only costs speed
+                self.library.save()
+            if not self._rescan.is_set():
+                self.progress = {"phase": "idle", "done": 0, "total": 0}
+                return
+
+    def _build_card(self, entry: LoraEntry) -> dict[str, Any]:
+        stem_count = self._stem_counts.get(entry.stem, 1)
+        try:
+            record = card(self.library.describe(entry, with_hashes=False), stem_count)
+        except Exception as error:  # one unreadable file must not stop the scan
+            record = pending_card(entry, stem_count)
+            record.update(pending=False, problems=[f"cannot be read: {error}"])
+        with self._lock:
+            self._cards[entry.name] = (entry.stamp, record)
+        return record
+
+    def progress_json(self) -> dict[str, Any]:
+        return dict(self.progress)
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def _card_for(self, entry: LoraEntry) -> dict[str, Any]:
+        stamp, record = self._cards.get(entry.name, ((-1, -1), {}))
+        if stamp != entry.stamp:
+            record = pending_card(entry, self._stem_counts.get(entry.stem, 1))
+        favourites = self.state.favourites
+        return {**record, "favourite": record["name"] in favourites, "last_used": self.state.last_used(record["name"])}
+
+    def cards(self) -> list[dict[str, Any]]:
+        return [self._card_for(entry) for entry in list(self._entries_by_tag.values())]
+
+    def settings_json(self) -> dict[str, Any]:
+        options = self.options
+        return {
+            "model_family": options.model_family(),
+            "default_weight": options.default_weight(),
+            "hide_other_families": options.hide_other_families(),
+            "trigger_words": options.trigger_words(),
+            "family_choice": options.family_choice,
+            "problems": self.library.problems + ([self.state.problem] if self.state.problem else []),
+            "progress": self.progress_json(),
+            "count": len(self._entries_by_tag),
+        }
+
+    def entry(self, name: str) -> LoraEntry:
+        entry = self._entries_by_tag.get(name) or self.library.get(name)
+        if entry is None:
+            resolution = self.library.resolve(name)
+            if resolution.entry is None:
+                raise GalleryError(resolution.note)
+            entry = resolution.entry
+        return entry
+
+    def lookup(self, name: str) -> tuple[dict[str, Any] | None, str]:
+        try:
+            return self._card_for(self.entry(name)), ""
+        except GalleryError as error:
+            return None, str(error)
+
+    def detail(self, name: str) -> dict[str, Any]:
+        entry = self.entry(name)
+        info = self.library.describe(entry, with_hashes=True).to_json()
+        return {**info, "card": self._build_card(entry) | {"favourite": name in self.state.favourites}}
+
+    def thumbnail(self, name: str) -> bytes:
+        entry = self.entry(name)
+        if not entry.sidecars.preview:
+            raise GalleryError(f"{name} has no preview image")
+        return self.thumbnails.get(entry.sidecars.preview, self.library.roots)
+
+    # -- writing ------------------------------------------------------------------------------
+
+    def save_user_metadata(self, name: str, values: Mapping[str, Any]) -> dict[str, Any]:
+        """Write the user sidecar (A1111's ``<base>.json``) atomically and return the new card."""
+        entry = self.entry(name)
+        cleaned = _validated(values)
+        path = entry.sidecars.user_json or os.path.splitext(entry.path)[0] + ".json"
+        try:
+            write_user_metadata(path, cleaned)
+        except (OSError, ValueError) as error:
+            raise GalleryError(f"{path} could not be written ({error}); the old file is unchanged") from error
+        self.library.refresh()  # the sidecar may be new: listings find sidecars
+        self._index_entries()
+        return self._card_for(self.entry(name)) | self._build_card(self.entry(name))
+
+    def set_favourite(self, name: str, favourite: bool) -> None:
+        self.entry(name)
+        self.state.set_favourite(name, favourite)
+
+    # -- prompt edits -------------------------------------------------------------------------
+
+    def toggle(self, text: str, cursor: int, name: str, *, with_words: bool, added_words: list[str]) -> Toggle:
+        entry_card = self._card_for(self.entry(name))
+        if not entry_card["taggable"]:
+            raise GalleryError(f"a tag cannot name '{name}' (it contains ':' or '>'); rename the file")
+        weight = entry_card["preferred_weight"] or self.options.default_weight()
+        words = entry_card["trigger_words"] if with_words else []
+        result = toggle_lora(text, cursor, name, weight, words, added_words, self.options.separator())
+        if result.action == "inserted":
+            self.state.mark_used([name])
+        return result
+
+    def set_weight(self, text: str, index: int, te: float, unet: float | None) -> TextChange:
+        return set_tag_weight(text, index, te, unet)
+
+    def remove(self, text: str, index: int, added_words: list[str]) -> TextChange:
+        return remove_tag_at(text, index, added_words)
+
+    def rows(self, text: str, source: Source, model_family: str | None = None) -> list[dict[str, Any]]:
+        family = model_family if self.options.family_choice else self.options.model_family()
+        return slider_rows(text, source, self.lookup, family or None)
+
+
+def _validated(values: Mapping[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(values) - set(EDITABLE_FIELDS))
+    if unknown:
+        raise GalleryError(f"unknown fields {', '.join(unknown)}; editable: {', '.join(EDITABLE_FIELDS)}")
+    cleaned: dict[str, Any] = {}
+    for key, value in values.items():
+        kind = EDITABLE_FIELDS[key]
+        if kind is float:
+            try:
+                number = float(value if value not in ("", None) else 0)
+            except (TypeError, ValueError):
+                raise GalleryError(f"'{key}' must be a number, not {value!r}") from None
+            if number != number or number in (float("inf"), float("-inf")):
+                raise GalleryError(f"'{key}' must be a finite number")
+            cleaned[key] = number
+        else:
+            cleaned[key] = str(value if value is not None else "")
+    if cleaned.get("sd version", "Unknown") not in SD_VERSIONS:
+        raise GalleryError(f"'sd version' must be one of {', '.join(SD_VERSIONS)}")
+    low, high = cleaned.get("weight min"), cleaned.get("weight max")
+    if low is not None and high is not None and (low or high) and low >= high:
+        raise GalleryError("'weight min' must be below 'weight max'")
+    return cleaned
