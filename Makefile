@@ -6,13 +6,14 @@ COMPAT_PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.10*/bin/python
 VENV := .venv
 BIN := $(VENV)/bin
 COMPAT := .venv-a1111-py310
+GRADIO3 := .venv-gradio3
 TORCH := torch==2.13.0
 PIP_QUIET ?= -q
 
 SAMPLE_PROMPT := masterpiece, <lora:styles/ink v2:0.8>, 1girl <lora:detail:0.4@0,1@0.5:hr=0.6> <hypernet:old:1>
 SAMPLE_NEGATIVE := lowres, <lora:bad-hands:-0.5>
 
-.PHONY: run test lint unit compat bench clean
+.PHONY: run test lint unit compat gradio3 browser bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,16 +29,35 @@ $(VENV)/.test-installed: $(VENV)/.installed
 	$(BIN)/pip install $(PIP_QUIET) -c requirements/dev-constraints.txt -e '.[test]'
 	touch $@
 
+# The standalone gallery on the bundled sample library (Ctrl+C stops): http://127.0.0.1:7870/
 run: $(VENV)/.installed
 	$(BIN)/loraloom parse --negative "$(SAMPLE_NEGATIVE)" "$(SAMPLE_PROMPT)"
+	$(BIN)/loraloom ui
 
-test: lint unit compat
+test: lint unit compat gradio3
 
 lint: $(VENV)/.test-installed
 	$(BIN)/ruff check extension tests scripts install.py benchmarks
 
-unit: $(VENV)/.test-installed
+# Browser tests drive Debian's chromium (never a downloaded browser).
+browser:
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
+
+unit: $(VENV)/.test-installed browser
 	$(BIN)/python -m pytest
+
+# The UI and browser tests again under A1111's gradio 3.41.2 and its era's libraries.
+$(GRADIO3)/.installed: requirements/gradio3-constraints.txt pyproject.toml
+	$(PYTHON) -m venv $(GRADIO3)
+	$(GRADIO3)/bin/pip install $(PIP_QUIET) --upgrade pip
+	$(GRADIO3)/bin/pip install $(PIP_QUIET) -c requirements/gradio3-constraints.txt \
+		gradio==3.41.2 lark safetensors numpy pytest hypothesis playwright
+	$(GRADIO3)/bin/pip install $(PIP_QUIET) --no-deps -e .
+	touch $@
+
+gradio3: $(GRADIO3)/.installed browser
+	$(GRADIO3)/bin/python -c "import gradio; print('gradio-3 env: gradio', gradio.__version__)"
+	$(GRADIO3)/bin/python -m pytest -p no:cacheprovider tests/ui tests/browser
 
 # The torch-free suites again under Python 3.10 with A1111's pins (lark 1.1.2 …).
 $(COMPAT)/.installed: requirements/a1111-py310.txt pyproject.toml
@@ -55,4 +75,4 @@ bench: $(VENV)/.installed
 	for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 clean:
-	rm -rf $(VENV) $(COMPAT) .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(COMPAT) $(GRADIO3) build .pytest_cache .ruff_cache .hypothesis

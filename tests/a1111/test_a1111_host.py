@@ -450,3 +450,42 @@ def test_negative_loras_never_reuse_a1111s_shared_uc_cache(a1111) -> None:
         assert p.cached_uc == [None, None]
     p, _ = generate(a1111, "x", "ugly")
     assert p.cached_uc == ["stale", "uc"]  # without negative LoRAs A1111's cache is used as usual
+
+
+def test_gallery_tab_sliders_and_routes_are_mounted(a1111) -> None:
+    """on_ui_tabs gives a "LoRA" tab holding #loraloom-tab; the script's UI holds the slider panel."""
+    import gradio as gr
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+    from modules import script_callbacks
+
+    tabs = script_callbacks.ui_tabs_callback()
+    assert [(label, tab_id) for _, label, tab_id in tabs] == [("LoRA", "loraloom")]
+    blocks, _, _ = tabs[0]
+    config = blocks.get_config_file()
+    assert any(c.get("props", {}).get("elem_id") == "loraloom-tab" for c in config["components"])
+    assert any('class="loraloom-gallery"' in str(c.get("props", {}).get("value")) for c in config["components"])
+    for is_img2img, prompt in ((False, "#txt2img_prompt textarea"), (True, "#img2img_prompt textarea")):
+        with gr.Blocks() as page:
+            assert a1111.script.LoraloomScript().ui(is_img2img) == []
+        html = [str(c["props"].get("value")) for c in page.get_config_file()["components"] if "props" in c]
+        assert any("loraloom-sliders-panel" in value and f'data-prompt="{prompt}"' in value for value in html)
+
+    a1111.model.is_sd1 = True
+    script_callbacks.ui_settings_callback()
+    app = FastAPI()
+    script_callbacks.app_started_callback(None, app)
+    client = TestClient(app)
+    session = a1111.host.get_session()
+    assert session.gallery.wait(30)
+    state = client.get("/loraloom/v1/ui/state").json()
+    assert (state["model_family"], state["family_choice"], state["count"]) == ("sd1", False, 2)
+    cards = {card["name"]: card for card in client.get("/loraloom/v1/ui/cards").json()["cards"]}
+    assert cards["ink"]["family"] == "sd1" and not cards["ink"]["pending"]
+    a1111.shared.opts.loraloom_default_weight = 0.6
+    toggled = client.post("/loraloom/v1/ui/toggle", json={"text": "cat", "cursor": 3, "name": "wc"}).json()
+    assert toggled["change"]["full"] == "cat <lora:wc:0.6>"
+    (a1111.folder / "new.safetensors").write_bytes((a1111.folder / "wc.safetensors").read_bytes())
+    client.post("/sdapi/v1/refresh-loras")  # A1111's own refresh also refreshes the gallery
+    assert session.gallery.wait(30)
+    assert "new" in {card["name"] for card in client.get("/loraloom/v1/ui/cards").json()["cards"]}
