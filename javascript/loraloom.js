@@ -20,6 +20,7 @@
     const CARD_HEIGHT = 270;
     const GAP = 10;
     const FAMILY_LABELS = { sd1: "SD1", sd2: "SD2", sdxl: "SDXL", unknown: "other" };
+    const COLLATOR = new Intl.Collator(undefined, { numeric: true, sensitivity: "base" });
 
     // ---- small helpers ---------------------------------------------------------------------
 
@@ -382,6 +383,7 @@
             this.el = el;
             this.base = el.dataset.api;
             this.cards = [];
+            this.cardsVersion = 0;
             this.shown = [];
             this.folder = "";
             this.state = {};
@@ -455,6 +457,7 @@
                 const first = !this.cards.length && !this.loadedOnce;
                 this.loadedOnce = true;
                 this.cards = data.cards;
+                this.cardsVersion++;
                 this.applyState(data.state, first);
                 this.filter();
                 if (data.state.progress.phase !== "idle") this.poll();
@@ -509,6 +512,7 @@
                         lastLoad = performance.now();
                         const data = await api(this.base, "/cards");
                         this.cards = data.cards;
+                        this.cardsVersion++;
                         this.filter(true);
                     }
                 } catch (error) { /* keep polling */ }
@@ -539,26 +543,41 @@
             const favouritesOnly = q(".loraloom-favourites-only").checked;
             const hideOther = q(".loraloom-hide-other").checked;
             const folder = this.folder;
-            this.shown = this.cards.filter((card) =>
+            this.shown = this.sortedCards(q(".loraloom-sort").value).filter((card) =>
                 (!folder || card.folder === folder || card.folder.startsWith(folder + "/")) &&
                 terms.every((t) => card.search.includes(t)) &&
                 (!favouritesOnly || card.favourite) &&
                 !(hideOther && this.mismatched(card)));
-            const sort = q(".loraloom-sort").value;
-            const byName = (a, b) => a.name.localeCompare(b.name, undefined, { numeric: true, sensitivity: "base" });
-            const order = {
-                name: byName,
-                date: (a, b) => b.mtime - a.mtime || byName(a, b),
-                size: (a, b) => b.size - a.size || byName(a, b),
-                used: (a, b) => (b.last_used || 0) - (a.last_used || 0) || byName(a, b),
-            }[sort];
-            this.shown.sort((a, b) => (b.favourite - a.favourite) || order(a, b));
             const hidden = this.cards.length - this.shown.length;
             q(".loraloom-count").textContent =
                 `${this.shown.length} of ${this.cards.length} LoRAs` + (hidden ? ` (${hidden} filtered)` : "");
             this.drawBreadcrumb();
             if (!keepScroll) this.scroller.scrollTop = 0;
             this.draw();
+        }
+
+        // Sorting 5,000 cards costs more than filtering them: sort once per order and card list
+        // (filtering keeps the order), with one shared collator instead of localeCompare calls.
+        sortedCards(sort) {
+            const key = `${sort}|${this.cardsVersion}`;
+            if (this.sortKey === key && this.sortedFavourites === this.favouriteSignature()) return this.sorted;
+            const byName = (a, b) => COLLATOR.compare(a.name, b.name);
+            const order = {
+                name: byName,
+                date: (a, b) => b.mtime - a.mtime || byName(a, b),
+                size: (a, b) => b.size - a.size || byName(a, b),
+                used: (a, b) => (b.last_used || 0) - (a.last_used || 0) || byName(a, b),
+            }[sort];
+            this.sorted = [...this.cards].sort((a, b) => (b.favourite - a.favourite) || order(a, b));
+            this.sortKey = key;
+            this.sortedFavourites = this.favouriteSignature();
+            return this.sorted;
+        }
+
+        favouriteSignature() {
+            let signature = "";
+            for (const card of this.cards) if (card.favourite) signature += card.name + "\n";
+            return signature;
         }
 
         drawBreadcrumb() {
@@ -656,6 +675,7 @@
                 if (result.action === "inserted") {
                     if (result.words_added.length) addedWords(textarea).set(name, result.words_added);
                     if (card) card.last_used = Date.now() / 1000;
+                    this.cardsVersion++;
                 } else {
                     addedWords(textarea).delete(name);
                 }
@@ -745,6 +765,7 @@
                 const card = await api(this.base, "/metadata", { name: this.detailName, values });
                 const index = this.cards.findIndex((c) => c.name === card.name);
                 if (index >= 0) this.cards[index] = card;
+                this.cardsVersion++;
                 status.textContent = "saved ✓";
                 status.classList.remove("loraloom-error");
                 this.filter(true);
