@@ -27,7 +27,24 @@ from safetensors.numpy import save_file
 from loraloom.samples import preview_png
 
 FRAME_MS = 1000 / 60
-WORDS = "ink fox moon neon paper glass storm amber velvet pixel chrome forest river ember frost silk".split()
+WORDS = [
+    "ink",
+    "fox",
+    "moon",
+    "neon",
+    "paper",
+    "glass",
+    "storm",
+    "amber",
+    "velvet",
+    "pixel",
+    "chrome",
+    "forest",
+    "river",
+    "ember",
+    "frost",
+    "silk",
+]
 MODULES = {
     "sd1": ("lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn2_to_k", 768, 320),
     "sdxl": ("lora_unet_input_blocks_4_1_transformer_blocks_0_attn2_to_k", 2048, 640),
