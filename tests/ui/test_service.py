@@ -139,3 +139,11 @@ def test_a1111_options_follow_settings_without_a_restart(sample_dir) -> None:
     assert gallery.wait(30)
     row = gallery.rows("<lora:ink-style:1>", "positive", "sd1")[0]  # the browser cannot override the host
     assert "SD1 LoRA but the model is SDXL" in row["warning"]
+
+
+def test_refresh_rereads_sidecars_changed_by_other_tools(service, sample_dir) -> None:
+    """A1111's own editor or Civitai Helper change a sidecar, not the LoRA file: refresh shows it."""
+    (sample_dir / "styles" / "pixel-art.json").write_text(json.dumps({"activation text": "8-bit sprite"}))
+    service.refresh()
+    assert service.wait(30)
+    assert by_name(service)["pixel-art"]["trigger_words"] == ["8-bit sprite"]

@@ -12,7 +12,7 @@ import os
 import threading
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ..library.discovery import LoraEntry
@@ -49,7 +49,6 @@ class GalleryOptions:
     separator: Callable[[], str] = lambda: " "
     family_choice: bool = False
     """Standalone: no model is loaded, so the toolbar lets the user pick the family to check."""
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class GalleryError(ValueError):
@@ -64,6 +63,9 @@ class GalleryService:
         self.thumbnails = Thumbnails()
         self._lock = threading.RLock()
         self._cards: dict[str, tuple[tuple[int, int], dict[str, Any]]] = {}
+        self._fresh: set[str] = set()
+        """Cards built since the last refresh: a refresh re-reads every card's sidecars, whose
+        changes (A1111's editor, Civitai Helper) do not change the LoRA file's own stamp."""
         self._entries_by_tag: dict[str, LoraEntry] = {}
         self._worker: threading.Thread | None = None
         self._rescan = threading.Event()
@@ -84,6 +86,7 @@ class GalleryService:
         """Re-list the folders (stat only) and read new or changed files in the background."""
         self.library.refresh()
         self._index_entries()
+        self._fresh = set()
         self.start_background()
         return self.progress_json()
 
@@ -105,7 +108,7 @@ class GalleryService:
         while True:
             self._rescan.clear()
             entries = list(self._entries_by_tag.values())
-            stale = [e for e in entries if self._cards.get(e.name, ((-1, -1), {}))[0] != e.stamp]
+            stale = [e for e in entries if e.name not in self._fresh or self._cards[e.name][0] != e.stamp]
             self.progress = {"phase": "reading", "done": 0, "total": len(stale)}
             for done, entry in enumerate(stale, start=1):
                 self._build_card(entry)
@@ -131,6 +134,7 @@ class GalleryService:
             record.update(pending=False, problems=[f"cannot be read: {error}"])
         with self._lock:
             self._cards[entry.name] = (entry.stamp, record)
+            self._fresh.add(entry.name)
         return record
 
     def progress_json(self) -> dict[str, Any]:
@@ -200,7 +204,9 @@ class GalleryService:
             raise GalleryError(f"{path} could not be written ({error}); the old file is unchanged") from error
         self.library.refresh()  # the sidecar may be new: listings find sidecars
         self._index_entries()
-        return self._card_for(self.entry(name)) | self._build_card(self.entry(name))
+        entry = self.entry(name)
+        self._build_card(entry)
+        return self._card_for(entry)
 
     def set_favourite(self, name: str, favourite: bool) -> None:
         self.entry(name)
