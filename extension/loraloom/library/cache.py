@@ -7,12 +7,14 @@ bounded (``max_entries``, oldest use dropped first) and written atomically as on
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import tempfile
 import threading
 from collections import OrderedDict
 from typing import Any
+
+from .atomic import write_text_atomically
 
 FORMAT_VERSION = 1
 Stamp = tuple[int, int]
@@ -75,11 +77,5 @@ class FileCache:
             self._dirty = False
         folder = os.path.dirname(os.path.abspath(self.path))
         os.makedirs(folder, exist_ok=True)
-        descriptor, temporary = tempfile.mkstemp(prefix=".loraloom-cache-", dir=folder)
-        try:
-            with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-                handle.write(text)
-            os.replace(temporary, self.path)
-        except OSError:
-            if os.path.exists(temporary):
-                os.unlink(temporary)
+        with contextlib.suppress(OSError):  # the old cache stays; only speed is lost
+            write_text_atomically(self.path, text)

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any
+
+from .atomic import write_text_atomically
 
 PREVIEW_EXTENSIONS = ("png", "jpg", "jpeg", "webp", "gif")
 USER_METADATA_FIELDS = ("description", "sd version", "activation text", "preferred weight", "negative text", "notes")
@@ -107,16 +108,4 @@ def write_user_metadata(path: str, values: Mapping[str, Any]) -> None:
             loaded = json.load(handle)
         current = loaded if isinstance(loaded, dict) else {}
     current.update(values)
-    text = json.dumps(current, indent=4, ensure_ascii=False)
-    folder = os.path.dirname(os.path.abspath(path))
-    handle_fd, temporary = tempfile.mkstemp(prefix=".loraloom-", suffix=".json", dir=folder)
-    try:
-        with os.fdopen(handle_fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
+    write_text_atomically(path, json.dumps(current, indent=4, ensure_ascii=False), durable=True)

@@ -142,15 +142,16 @@ class GalleryService:
 
     # -- reading ------------------------------------------------------------------------------
 
-    def _card_for(self, entry: LoraEntry) -> dict[str, Any]:
+    def _card_for(self, entry: LoraEntry, favourites: set[str] | None = None) -> dict[str, Any]:
         stamp, record = self._cards.get(entry.name, ((-1, -1), {}))
         if stamp != entry.stamp:
             record = pending_card(entry, self._stem_counts.get(entry.stem, 1))
-        favourites = self.state.favourites
+        favourites = self.state.favourites if favourites is None else favourites
         return {**record, "favourite": record["name"] in favourites, "last_used": self.state.last_used(record["name"])}
 
     def cards(self) -> list[dict[str, Any]]:
-        return [self._card_for(entry) for entry in list(self._entries_by_tag.values())]
+        favourites = self.state.favourites  # one copy for all cards, not one per card
+        return [self._card_for(entry, favourites) for entry in list(self._entries_by_tag.values())]
 
     def settings_json(self) -> dict[str, Any]:
         options = self.options

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import threading
 import time
 from typing import Any
+
+from ..library.atomic import write_text_atomically
 
 STATE_FILE_NAME = "loraloom-gallery.json"
 
@@ -59,12 +60,8 @@ class UserState:
         if not self.path:
             return
         data: dict[str, Any] = {"favourites": sorted(self._favourites), "last_used": self._last_used}
-        folder = os.path.dirname(os.path.abspath(self.path))
         try:
-            os.makedirs(folder, exist_ok=True)
-            fd, temporary = tempfile.mkstemp(prefix=".loraloom-", suffix=".json", dir=folder)
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(data, handle, indent=1)
-            os.replace(temporary, self.path)
+            os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
+            write_text_atomically(self.path, json.dumps(data, indent=1))
         except OSError as error:
             self.problem = f"{self.path}: favourites cannot be saved ({error.strerror or error})"
