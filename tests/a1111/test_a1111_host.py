@@ -1,7 +1,6 @@
-"""The A1111 host against a stand-in of the A1111 modules it imports (``standin/``), driven in
-A1111's order: script import (and reload), ``before_ui``, prompts set up, scripts' ``process``,
-tags parsed by A1111's regex, ``extra_networks.activate``, sampling with ``on_cfg_denoiser``,
-hires pass, checkpoint reload, infotext paste, REST routes."""
+"""The A1111 host on a stand-in of A1111 v1.10.1 (``standin/``) that runs a generation in A1111's
+order — the order ``test_recordings.py`` checks against recordings from a real A1111 — with the
+builtin Lora extension's registration present, as on every install."""
 
 from __future__ import annotations
 
@@ -12,119 +11,22 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from torch import nn
 
-from loraloom.patching.unet_names import diffusers_to_ldm
+from tests.a1111.standin_model import StandInModel
 from tests.fixtures.lora_files import write_file
-from tests.fixtures.models import kohya_lora_for, patchable, tiny_text_encoder, tiny_unet, tree
+from tests.fixtures.models import kohya_lora_for
 
 ROOT = Path(__file__).resolve().parents[2]
 STANDIN = Path(__file__).resolve().parent / "standin"
+BUILTIN = STANDIN / "extensions-builtin" / "Lora"
 
 
-class LdmNamedUNet(nn.Module):
-    """The same module objects under CompVis/LDM paths (as A1111's ``UNetModel`` names them);
-    calling it runs the UNet, as A1111 calls ``model.diffusion_model``."""
-
-    def __init__(self, unet: nn.Module) -> None:
-        super().__init__()
-        names = dict(unet.named_modules())
-
-        def up_has_attention(level: int) -> bool:
-            return f"up_blocks.{level}.attentions" in names
-
-        view = tree((diffusers_to_ldm(path, up_has_attention) or path, module) for path, module in patchable(unet))
-        for name, child in view.named_children():
-            self.add_module(name, child)
-        self.__dict__["runner"] = unet  # not a submodule: only the LDM names are visible
-
-    def forward(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        return self.runner(*args, **kwargs)
-
-
-class StandInModel(nn.Module):
-    """``shared.sd_model`` for SD1: ``model.diffusion_model`` and ``cond_stage_model``."""
-
-    def __init__(self, seed: int = 0) -> None:
-        super().__init__()
-        self.unet = tiny_unet(seed)
-        self.model = SimpleNamespace(diffusion_model=LdmNamedUNet(self.unet))
-        self.cond_stage_model = nn.Module()
-        self.cond_stage_model.wrapped = nn.Module()
-        self.cond_stage_model.wrapped.transformer = tiny_text_encoder(seed)
-
-    def get_learned_conditioning(self, texts: list[str]) -> torch.Tensor:
-        """Encode prompts (a toy tokenizer: one id per character) with the text encoder."""
-        ids = torch.tensor([[1 + ord(c) % 70 for c in text[:20].ljust(20)] for text in texts])
-        with torch.no_grad():
-            return self.cond_stage_model.wrapped.transformer(ids).last_hidden_state
-
-    def cfg_step(self, step: int = 0, steps: int = 4, images: int = 1) -> torch.Tensor:
-        """One CFG batch as A1111 lays it out: every image's conditional row, then unconditional rows."""
-        from modules import script_callbacks
-
-        generator = torch.Generator().manual_seed(11)
-        x = torch.randn(images, 4, 8, 8, generator=generator)
-        cond = torch.randn(images, 5, 32, generator=generator)
-        uncond = torch.randn(images, 5, 32, generator=generator)
-        x_in, context = torch.cat([x, x]), torch.cat([cond, uncond])
-        script_callbacks.cfg_denoiser_callback(
-            script_callbacks.CFGDenoiserParams(x_in, None, None, step, steps, cond, uncond)
-        )
-        with torch.no_grad():
-            return self.model.diffusion_model(
-                x_in, torch.tensor([500] * 2 * images), encoder_hidden_states=context
-            ).sample
-
-    def denoise(self, steps: int = 4) -> torch.Tensor:
-        """A few 'sampling steps' with the CFG callback A1111 calls before each."""
-        from modules import script_callbacks
-
-        generator = torch.Generator().manual_seed(3)
-        x = torch.randn(2, 4, 8, 8, generator=generator)
-        context = torch.randn(2, 5, 32, generator=generator)
-        with torch.no_grad():
-            for step in range(steps):
-                script_callbacks.cfg_denoiser_callback(
-                    script_callbacks.CFGDenoiserParams(x, None, None, step, steps, context, context)
-                )
-                unet = self.model.diffusion_model
-                x = x - 0.1 * unet(x, torch.tensor([999 - step * 100] * 2), encoder_hidden_states=context).sample
-        return x
-
-
-@pytest.fixture
-def a1111(tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
-    """A fresh stand-in WebUI with a LoRA folder, and the extension's script loaded as A1111 does."""
-    for name in [n for n in sys.modules if n == "modules" or n.startswith("modules.")]:
-        monkeypatch.delitem(sys.modules, name)
-    monkeypatch.syspath_prepend(str(STANDIN))
-    from modules import shared
-
-    import loraloom.hosts.a1111 as host
-
-    monkeypatch.setattr(host, "_session", None)
-    folder = tmp_path / "models" / "Lora"
-    folder.mkdir(parents=True)
-    model = StandInModel()
-    ink = kohya_lora_for(model.unet, "lora_unet", seed=1)
-    ink.update(kohya_lora_for(model.cond_stage_model.wrapped.transformer, "lora_te", seed=3))
-    write_file(folder / "ink.safetensors", ink)
-    write_file(folder / "wc.safetensors", kohya_lora_for(model.unet, "lora_unet", seed=2))
-    monkeypatch.setattr(shared.cmd_opts, "lora_dir", str(folder))
-    monkeypatch.setattr(host, "_cache_path", lambda: str(tmp_path / "cache.json"))
-    shared.sd_model = model
-    script = load_script()
-    return SimpleNamespace(shared=shared, host=host, model=model, folder=folder, script=script)
-
-
-def load_script():  # type: ignore[no-untyped-def]
-    """Exec ``scripts/loraloom.py`` as A1111's ``load_module`` does (root on sys.path only meanwhile)."""
-    path = ROOT / "scripts" / "loraloom.py"
+def load_script(path: Path, root: Path):  # type: ignore[no-untyped-def]
+    """Exec a script file as A1111's ``load_module`` does (its extension root on sys.path meanwhile)."""
     saved = list(sys.path)
-    sys.path.insert(0, str(ROOT))
+    sys.path.insert(0, str(root))
     try:
-        spec = importlib.util.spec_from_file_location("loraloom.py", path)
+        spec = importlib.util.spec_from_file_location(path.name, path)
         module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
         spec.loader.exec_module(module)  # type: ignore[union-attr]
     finally:
@@ -132,115 +34,267 @@ def load_script():  # type: ignore[no-untyped-def]
     return module
 
 
-def generate(a1111, prompt: str, negative: str = "", steps: int = 4, hires: bool = False):  # type: ignore[no-untyped-def]
-    from modules import extra_networks, processing
-
-    p = processing.StableDiffusionProcessing(prompt, negative, steps=steps)
-    p.setup_prompts()
-    a1111.script.LoraloomScript().process(p)
-    p.prompts, data = extra_networks.parse_prompts(p.all_prompts)
-    extra_networks.activate(p, data)
-    return p, a1111.model.denoise(steps)
-
-
-def test_startup_and_reload_register_once(a1111) -> None:
+def start_webui(folder_name: str = "loraloom"):  # type: ignore[no-untyped-def]
+    """Scripts loaded (builtin extensions first), then ``before_ui`` and ``app_started`` callbacks."""
+    from fastapi import FastAPI
     from modules import extra_networks, script_callbacks
 
-    script_callbacks.before_ui_callback()
-    network = extra_networks.extra_network_registry["lora"]
-    assert extra_networks.extra_network_aliases["lyco"] is network
-    load_script()  # a reload without clearing must not register twice
-    assert all(
-        len([c for c in cs if "loraloom" in (c.name or "")]) <= 1 for cs in script_callbacks.callback_map.values()
-    )
-    script_callbacks.clear_callbacks()  # what "Reload UI" does
+    script_callbacks.clear_callbacks()
     extra_networks.initialize()
-    load_script()
+    script_callbacks.extension_roots.clear()
+    script_callbacks.extension_roots.update({"lora": str(BUILTIN), folder_name: str(ROOT)})
+    builtin = load_script(BUILTIN / "scripts" / "lora_script.py", BUILTIN)
+    ours = load_script(ROOT / "scripts" / "loraloom.py", ROOT)
+    script_callbacks.ui_settings_callback()
     script_callbacks.before_ui_callback()
-    assert type(extra_networks.extra_network_registry["lora"]).__name__ == type(network).__name__ == "LoraloomNetwork"
-    assert len(script_callbacks.callback_map["callbacks_before_ui"]) == 1
+    app = FastAPI()
+    script_callbacks.app_started_callback(None, app)
+    return ours, builtin, app
 
 
-def test_generation_applies_tags_and_an_empty_prompt_restores_exactly(a1111) -> None:
-    from modules import script_callbacks
+@pytest.fixture
+def a1111(tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
+    """A fresh stand-in WebUI with a LoRA folder; scripts loaded and the UI callbacks run."""
+    for name in [n for n in sys.modules if n == "modules" or n.startswith("modules.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.syspath_prepend(str(STANDIN))
+    from modules import processing, shared
 
-    script_callbacks.before_ui_callback()
-    before = {k: v.clone() for k, v in a1111.model.unet.state_dict().items()}
+    import loraloom.hosts.a1111 as host
+
+    monkeypatch.setattr(host, "_session", None)
+    monkeypatch.setattr(processing.StableDiffusionProcessing, "cached_uc", [None, None])
+    monkeypatch.setattr(processing.StableDiffusionProcessing, "cached_c", [None, None])
+    folder = tmp_path / "models" / "Lora"
+    folder.mkdir(parents=True)
+    model = StandInModel()
+    ink = kohya_lora_for(model.unet, "lora_unet", seed=1)
+    ink.update(kohya_lora_for(model.cond_stage_model.wrapped.transformer, "lora_te", seed=3))
+    write_file(folder / "ink.safetensors", ink)
+    write_file(folder / "wc.safetensors", kohya_lora_for(model.unet, "lora_unet", seed=2))
+    te_only = kohya_lora_for(model.cond_stage_model.wrapped.transformer, "lora_te", seed=4)
+    write_file(folder / "words.safetensors", te_only)
+    monkeypatch.setattr(shared.cmd_opts, "lora_dir", str(folder))
+    monkeypatch.setattr(host, "_cache_path", lambda: str(tmp_path / "cache.json"))
+    shared.sd_model = model
+    script, builtin, app = start_webui()
+    parts = {"script": script, "builtin": builtin, "app": app}
+    return SimpleNamespace(shared=shared, host=host, model=model, folder=folder, **parts)
+
+
+def generate(a1111, prompt: str = "", negative: str = "", **kwargs):  # type: ignore[no-untyped-def]
+    """One generation through the stand-in's ``process_images`` with loraloom's script."""
+    from modules import processing, scripts
+
+    kwargs.setdefault("steps", 4)
+    runner = scripts.ScriptRunner([a1111.script.LoraloomScript()])
+    p = processing.StableDiffusionProcessing(prompt, negative, scripts=runner, **kwargs)
+    processed = processing.process_images(p)
+    return p, torch.stack(processed.images)
+
+
+def weights(model) -> dict[str, torch.Tensor]:  # type: ignore[no-untyped-def]
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def hooks_left(model) -> bool:  # type: ignore[no-untyped-def]
+    modules = [*model.unet.modules(), *model.cond_stage_model.modules(), model.model.diffusion_model]
+    return any(m._forward_hooks or m._forward_pre_hooks for m in modules)
+
+
+# -- owning the tags ------------------------------------------------------------------------------
+
+
+def test_loraloom_owns_the_tags_although_the_builtin_registers_last(a1111) -> None:
+    from modules import extra_networks
+
+    assert getattr(extra_networks.extra_network_registry["lora"], "loraloom", False)
+    assert extra_networks.extra_network_aliases["lyco"] is extra_networks.extra_network_registry["lora"]
+    generate(a1111, "a cat <lora:ink:1> <lyco:wc:0.5>")
+    assert a1111.builtin.ExtraNetworkLora.applied == []  # never two patchers on one model
+
+
+@pytest.mark.parametrize("folder_name", ["loraloom", "sd-webui-loraloom"])
+def test_ownership_holds_under_any_folder_name_and_after_a_reload(a1111, folder_name: str) -> None:
+    from modules import extra_networks, script_callbacks
+
+    a1111.script, a1111.builtin, _ = start_webui(folder_name)  # "Reload UI": callbacks cleared, scripts re-run
+    names = [c.name for c in script_callbacks.ordered("callbacks_before_ui")]
+    if folder_name == "loraloom":  # metadata.ini's order: ours sorted first, so it runs last
+        assert names[0].startswith("loraloom/") and names[-1].startswith("lora/"), names
+    assert getattr(extra_networks.extra_network_registry["lora"], "loraloom", False)
+    before_callbacks = len(script_callbacks.callback_map["callbacks_before_ui"])
+    assert before_callbacks == 2  # one each, nothing registered twice
+    generate(a1111, "x <lora:ink:1>")
+    assert a1111.builtin.ExtraNetworkLora.applied == []
+    assert a1111.host.get_session().applied is not None
+
+
+def test_a_later_reregistration_is_taken_back_before_the_generation(a1111) -> None:
+    from modules import extra_networks
+
+    a1111.builtin.before_ui()  # e.g. another extension re-registers the builtin after app start
+    generate(a1111, "x <lora:ink:1>")
+    assert a1111.builtin.ExtraNetworkLora.applied == []
+    assert a1111.builtin.ExtraNetworkLora.unloads >= 1  # told once to unload whatever it had applied
+    assert getattr(extra_networks.extra_network_registry["lora"], "loraloom", False)
+
+
+def test_off_hands_everything_back_and_on_takes_it_again(a1111) -> None:
+    from modules import extra_networks
+
+    generate(a1111, "x <lora:ink:1>")
+    a1111.shared.opts.loraloom_handle_tags = False
+    p, _ = generate(a1111, "x <lora:ink:1>", "ugly <lora:wc:1>")
+    assert type(extra_networks.extra_network_registry["lora"]).__name__ == "ExtraNetworkLora"
+    assert a1111.builtin.ExtraNetworkLora.applied == [[["ink", "1"]]]
+    assert a1111.host.get_session().applied is None  # our patch is gone
+    assert p.all_negative_prompts == ["ugly <lora:wc:1>"]  # negatives are the builtin's business too
+    a1111.shared.opts.loraloom_handle_tags = True
+    generate(a1111, "x <lora:ink:1>")
+    assert getattr(extra_networks.extra_network_registry["lora"], "loraloom", False)
+    assert len(a1111.builtin.ExtraNetworkLora.applied) == 1
+
+
+# -- generations ----------------------------------------------------------------------------------
+
+
+def test_tags_apply_and_removing_them_restores_exactly(a1111) -> None:
+    before = weights(a1111.model)
     _, base = generate(a1111, "a cat")
     p, with_lora = generate(a1111, "a cat, <lora:ink:0.8>", "ugly, <lora:wc:1>")
     assert not torch.allclose(with_lora, base)
     assert p.all_negative_prompts == ["ugly, "]  # CLIP never sees the negative tag
     session = a1111.host.get_session()
-    entry = session.library.get("ink")
-    assert p.extra_generation_params["Lora hashes"] == f"ink: {session.library.hashes(entry).addnet[:12]}"
-    assert session.applied is not None and session.applied.patch.report()[0].unmatched == {}
+    library = session.library
+    ink, wc = (library.hashes(library.get(n)).addnet[:12] for n in ("ink", "wc"))
+    assert p.extra_generation_params["Lora hashes"] == f"ink: {ink}, wc: {wc}"  # negative-only LoRAs too
     same_patch = session.applied.patch
     generate(a1111, "a cat, <lora:ink:0.8>", "ugly, <lora:wc:1>")
-    assert session.applied.patch is same_patch  # repeated activation with the same tags costs nothing
+    assert session.applied.patch is same_patch  # the same tags again cost nothing
     _, again = generate(a1111, "a cat")
     assert torch.equal(again, base)
-    assert all(torch.equal(before[k], v) for k, v in a1111.model.unet.state_dict().items())
-
-
-@pytest.mark.parametrize("mode", ["hooks", "merge"])
-def test_schedules_follow_the_sampler_and_modes_agree(a1111, mode: str) -> None:
-    from modules import script_callbacks
-
-    a1111.shared.opts.loraloom_mode = mode
-    script_callbacks.before_ui_callback()
-    _, constant = generate(a1111, "x <lora:ink:1>")
-    _, scheduled = generate(a1111, "x <lora:ink:1@0,1@1>")  # the same weight as a schedule
-    torch.testing.assert_close(scheduled, constant, rtol=1e-4, atol=1e-5)
-    _, off_late = generate(a1111, "x <lora:ink:1:stop=2>")
-    assert not torch.allclose(off_late, constant)
-    assert a1111.host.get_session().applied.patch.multipliers == [(0.0, 0.0)]  # stopped by the last step
+    assert same(before, weights(a1111.model)) and not hooks_left(a1111.model)
 
 
 def test_a_malformed_or_unknown_tag_disables_only_itself(a1111) -> None:
-    from modules import script_callbacks
-
-    script_callbacks.before_ui_callback()
     _, only_ink = generate(a1111, "x <lora:ink:1>")
-    p, mixed = generate(a1111, "x <lora:ink:1> <lora:wc:o.8> <lora:inc:1>")
-    torch.testing.assert_close(mixed, only_ink, rtol=0, atol=0)
+    p, mixed = generate(a1111, "x <lora:ink:1> <lora:wc:o.8> <lora:inc:1>", "<lora:nope:1>")
+    assert torch.equal(mixed, only_ink)
     comments = " ".join(p.comments)
-    assert "weight 'o.8' is not a number" in comments and "did you mean ink" in comments
+    assert "'o.8' is not a number" in comments and "did you mean ink" in comments
+    assert "negative prompt: <lora:nope:1>" in comments
+    assert p.all_negative_prompts == [""]  # an unknown negative tag never reaches CLIP either
 
 
-def test_hires_pass_may_carry_other_tags_and_hashes_merge(a1111) -> None:
-    from modules import extra_networks, processing, script_callbacks
-
-    script_callbacks.before_ui_callback()
-    p = processing.StableDiffusionProcessing("x <lora:ink:1:hr=0.5>", steps=2)
-    p.setup_prompts()
-    _, data = extra_networks.parse_prompts(p.all_prompts)
-    extra_networks.activate(p, data)
-    session = a1111.host.get_session()
-    assert session.applied.patch.multipliers == [(1.0, 1.0)]
-    p.is_hr_pass = True
-    extra_networks.activate(p, data)
-    assert session.applied.patch.multipliers == [(0.5, 0.5)]
-    _, hr_data = extra_networks.parse_prompts(["x <lora:wc:1>"])
-    extra_networks.activate(p, hr_data)
-    assert set(p.lora_hashes) == {"ink", "wc"}
+@pytest.mark.parametrize("mode", ["hooks", "merge"])
+def test_schedules_follow_the_denoiser_step(a1111, mode: str) -> None:
+    a1111.shared.opts.loraloom_mode = mode
+    _, zero = generate(a1111, "x <lora:ink:0>", steps=2)
+    _, one = generate(a1111, "x <lora:ink:1>", steps=2)
+    _, scheduled = generate(a1111, "x <lora:ink:0@0,1@0.5>", steps=2)
+    assert not torch.equal(scheduled, zero) and not torch.equal(scheduled, one)  # step 1 sees 0.5, not 0
+    _, constant = generate(a1111, "x <lora:ink:1@0,1@1>", steps=2)
+    torch.testing.assert_close(constant, one, rtol=1e-5, atol=1e-6)
 
 
-def test_checkpoint_reload_drops_stale_state(a1111) -> None:
+def test_hires_weights_and_tags_and_merged_hashes(a1111) -> None:
+    _, plain = generate(a1111, "x <lora:ink:1>", enable_hr=True, steps=2)
+    p, hr_zero = generate(a1111, "x <lora:ink:1:hr=0>", enable_hr=True, steps=2)
+    assert not torch.equal(hr_zero, plain)  # hr=0 changes the hires pass
+    p, _ = generate(a1111, "x <lora:ink:1>", enable_hr=True, hr_prompt="x <lora:wc:1>", steps=2)
+    hashes = p.extra_generation_params["Lora hashes"]
+    assert hashes.startswith("ink: ") and "wc: " in hashes
+
+
+def test_checkpoint_switch_leaves_no_trace(a1111) -> None:
     from modules import script_callbacks
 
-    script_callbacks.before_ui_callback()
-    generate(
-        a1111,
-        "x <lora:ink:1>",
-    )
-    session = a1111.host.get_session()
+    generate(a1111, "x <lora:ink:1>", "<lora:wc:1>", batch_size=2, all_prompts=["x <lora:ink:1>", "x"])
     old = a1111.model
-    before = {k: v.clone() for k, v in old.unet.state_dict().items()}
+    session = a1111.host.get_session()
     a1111.shared.sd_model = StandInModel(seed=5)
     script_callbacks.model_loaded_callback(a1111.shared.sd_model)
-    assert session.applied is None and session.pools == {}
-    assert all(torch.equal(before[k], v) for k, v in old.unet.state_dict().items())
-    assert not any(m._forward_hooks for m in old.unet.modules())
+    assert session.applied is None and session.core.pools == {}
+    fresh = StandInModel()
+    assert same(weights(fresh), weights(old)) and not hooks_left(old)
+
+
+# -- rows: negative prompts and per-image tags ----------------------------------------------------
+
+
+def test_negative_tags_act_on_the_unconditional_side_only(a1111) -> None:
+    from loraloom.activation import Row
+
+    _, base = generate(a1111, "a cat", "ugly")
+    _, unet_part = generate(a1111, "a cat", "ugly <lora:ink:0:1>")
+    _, text_part = generate(a1111, "a cat", "ugly <lora:ink:1:0>")
+    assert not torch.equal(unet_part, base) and not torch.equal(text_part, base)
+    assert not torch.equal(unet_part, text_part)
+    session = a1111.host.get_session()
+    generate(a1111, "a cat", "ugly <lora:ink:1>")
+    rows = session.core.applied.rows
+    assert rows.unet_factors([Row(0), Row(0, True)]) == {0: [0.0, 1.0]}  # cond row untouched
+    cond = a1111.model.get_learned_conditioning(["a cat"])
+    generate(a1111, "a cat", "ugly")
+    assert torch.equal(cond, a1111.model.get_learned_conditioning(["a cat"]))
+    _, again = generate(a1111, "a cat", "ugly")
+    assert torch.equal(again, base) and not hooks_left(a1111.model)
+
+
+@pytest.mark.parametrize("size", [2, 4])
+def test_each_image_of_a_batch_equals_its_prompt_alone(a1111, size: int) -> None:
+    prompts = ["x <lora:ink:1>", "x", "x <lora:wc:1> <lora:words:0.7>", "x <lora:ink:0.5>"][:size]
+    negatives = "<lora:words:1>"
+    p, batch = generate(a1111, "", negatives, batch_size=size, all_prompts=prompts, all_seeds=[7] * size)
+    assert not any("different LoRA tags" in c for c in p.comments)
+    for index, prompt in enumerate(prompts):
+        _, alone = generate(a1111, prompt, negatives, seed=7)
+        torch.testing.assert_close(batch[index], alone[0], rtol=1e-4, atol=1e-5)
+    assert not torch.allclose(batch[0], batch[1])
+
+
+def test_and_prompts_give_each_image_its_rows(a1111) -> None:
+    prompts = ["x AND y <lora:ink:1>", "x"]
+    _, batch = generate(a1111, batch_size=2, all_prompts=prompts, all_seeds=[3, 3])
+    for index, prompt in enumerate(prompts):
+        _, alone = generate(a1111, prompt, seed=3)
+        torch.testing.assert_close(batch[index], alone[0], rtol=1e-4, atol=1e-5)
+
+
+def test_merge_mode_reports_what_it_cannot_route(a1111) -> None:
+    a1111.shared.opts.loraloom_mode = "merge"
+    p, _ = generate(a1111, "x", "ugly <lora:ink:1>")
+    assert any("negative-prompt LoRAs need the hooks mode" in c for c in p.comments)
+    p, _ = generate(a1111, batch_size=2, all_prompts=["x <lora:ink:1>", "x <lora:wc:1>"])
+    assert any("different LoRA tags" in c for c in p.comments)
+
+
+def test_negative_tags_round_trip_through_the_infotext(a1111) -> None:
+    from modules import script_callbacks
+
+    p, _ = generate(a1111, "x", "ugly, <lora:ink:0.5@0,1@1>")
+    assert p.all_negative_prompts == ["ugly, "]
+    assert p.extra_generation_params["Lora negative"] == "<lora:ink:0.5@0,1@1>"
+    params = {"Prompt": "x", "Negative prompt": "ugly,", "Lora negative": "<lora:ink:0.5@0,1@1>"}
+    script_callbacks.infotext_pasted_callback("", params)
+    assert params["Negative prompt"] == "ugly, <lora:ink:0.5@0,1@1>"
+
+
+def test_negative_loras_never_reuse_a1111s_shared_uc_cache(a1111) -> None:
+    from modules import processing
+
+    _, base = generate(a1111, "x", "ugly")
+    for _ in range(2):  # a new patch, then the same tags again (reused patch)
+        p, out = generate(a1111, "x", "ugly <lora:ink:1>")
+        assert p.cached_uc is not processing.StableDiffusionProcessing.cached_uc
+        assert not torch.equal(out, base)
+    _, again = generate(a1111, "x", "ugly")
+    assert torch.equal(again, base)
 
 
 def test_infotext_paste_renames_by_hash(a1111) -> None:
@@ -253,6 +307,7 @@ def test_infotext_paste_renames_by_hash(a1111) -> None:
     assert params["Prompt"] == "a cat <lora:ink:0.7>"
 
 
+
 def test_rest_routes(a1111) -> None:
     from fastapi import FastAPI
     from fastapi.testclient import TestClient
@@ -262,12 +317,13 @@ def test_rest_routes(a1111) -> None:
     script_callbacks.app_started_callback(None, app)
     client = TestClient(app)
     listed = client.get("/loraloom/v1/loras").json()
-    assert sorted(item["name"] for item in listed) == ["ink", "wc"]
+    assert sorted(item["name"] for item in listed) == ["ink", "wc", "words"]
     assert client.get("/loraloom/v1/loras/ink").json()["family"] in ("sd1", "unknown")
     assert client.get("/loraloom/v1/loras/nope").status_code == 404
-    assert client.post("/loraloom/v1/refresh").json()["count"] == 2
+    assert client.post("/loraloom/v1/refresh").json()["count"] == 3
     parsed = client.post("/loraloom/v1/parse", json={"prompt": "<lora:ink:0.5>", "negative": ""}).json()
     assert parsed["tags"][0]["te"] == 0.5
+
 
 
 def test_settings_are_registered_in_our_section(a1111) -> None:
@@ -294,56 +350,6 @@ def test_settings_are_registered_in_our_section(a1111) -> None:
             assert info.component is not None or type(info.default) in (str, int, bool), name
 
 
-def test_negative_prompt_loras_act_on_the_unconditional_side_only(a1111) -> None:
-    from modules import extra_networks, processing, script_callbacks
-
-    script_callbacks.before_ui_callback()
-    model = a1111.model
-
-    def run(prompt: str, negative: str):  # type: ignore[no-untyped-def]
-        p = processing.StableDiffusionProcessing(prompt, negative, steps=4)
-        p.setup_prompts()
-        a1111.script.LoraloomScript().process(p)
-        p.prompts, data = extra_networks.parse_prompts(p.all_prompts)
-        p.negative_prompts = p.all_negative_prompts
-        extra_networks.activate(p, data)
-        return (
-            p,
-            model.cfg_step(),
-            model.get_learned_conditioning(p.prompts),
-            model.get_learned_conditioning(p.negative_prompts),
-        )
-
-    _, base, base_c, _ = run("a cat", "ugly")
-    p, out, c, _ = run("a cat", "ugly <lora:ink:1>")
-    assert p.all_negative_prompts == ["ugly "]
-    torch.testing.assert_close(out[0], base[0], rtol=0, atol=0)  # conditional row untouched
-    assert not torch.allclose(out[1], base[1])  # unconditional row changed
-    assert torch.equal(c, model.get_learned_conditioning(["a cat"]))  # positive encoding untouched
-    _, _, _, uc_without = run("a cat", "ugly ")
-    assert torch.equal(c, base_c) and torch.equal(uc_without, model.get_learned_conditioning(["ugly "]))
-    p, _, _, uc_with = run("a cat", "ugly <lora:ink:1>")
-    report = a1111.host.get_session().applied.patch.report()[0]
-    assert report.unmatched == {} and any(k.startswith("lora_te_") for k in report.matched), report
-    assert not torch.allclose(uc_with, uc_without)  # the negative LoRA's text-encoder part, negatives only
-    _, whole, _, _ = run("a cat <lora:ink:1>", "ugly")
-    assert not torch.allclose(whole[0], base[0]) and not torch.allclose(whole[1], base[1])  # positive: whole model
-    run("a cat", "ugly")
-    assert "get_learned_conditioning" not in vars(model)  # the wrapper is gone with the patch
-    torch.testing.assert_close(model.cfg_step(), base, rtol=0, atol=0)
-
-
-def test_negative_prompt_loras_in_merge_mode_are_reported(a1111) -> None:
-    from modules import script_callbacks
-
-    a1111.shared.opts.loraloom_mode = "merge"
-    script_callbacks.before_ui_callback()
-    p, _ = generate(a1111, "x", "ugly <lora:ink:1>")
-    assert any("negative-prompt LoRAs need the hooks mode" in c for c in p.comments), (
-        p.comments,
-        getattr(p, "loraloom_negative_tags", None),
-    )
-
 
 def test_addnet_infotext_fields_become_tags(a1111) -> None:
     from modules import script_callbacks
@@ -366,18 +372,6 @@ def test_addnet_infotext_fields_become_tags(a1111) -> None:
     assert params["Prompt"] == "a cat <lora:ink:0.5> <lora:wc:1:0.3>"
 
 
-def test_batches_with_different_tags_are_reported_in_merge_mode(a1111) -> None:
-    from modules import extra_networks, processing, script_callbacks
-
-    a1111.shared.opts.loraloom_mode = "merge"
-    script_callbacks.before_ui_callback()
-    p = processing.StableDiffusionProcessing("x", steps=2, batch_size=2)
-    p.setup_prompts()
-    p.all_prompts = ["x <lora:ink:1>", "x <lora:wc:1>"]
-    _, data = extra_networks.parse_prompts(p.all_prompts)
-    extra_networks.activate(p, data)
-    assert any("different LoRA tags" in c for c in p.comments)
-
 
 def test_sdapi_routes_answer_like_the_builtin(a1111) -> None:
     from fastapi import FastAPI
@@ -388,68 +382,10 @@ def test_sdapi_routes_answer_like_the_builtin(a1111) -> None:
     script_callbacks.app_started_callback(None, app)
     client = TestClient(app)
     listed = client.get("/sdapi/v1/loras").json()
-    assert sorted(item["name"] for item in listed) == ["ink", "wc"]
+    assert sorted(item["name"] for item in listed) == ["ink", "wc", "words"]
     assert set(listed[0]) == {"name", "alias", "path", "metadata"}
     assert client.post("/sdapi/v1/refresh-loras").status_code == 200
 
-
-def test_each_image_of_a_batch_gets_its_own_loras_in_hooks_mode(a1111) -> None:
-    from modules import extra_networks, processing, script_callbacks
-
-    script_callbacks.before_ui_callback()
-    model = a1111.model
-
-    def step(prompts: list[str]):  # type: ignore[no-untyped-def]
-        p = processing.StableDiffusionProcessing("", steps=4, batch_size=2)
-        p.setup_prompts()
-        p.all_prompts = prompts
-        p.prompts, data = extra_networks.parse_prompts(p.all_prompts)
-        p.negative_prompts = p.all_negative_prompts
-        extra_networks.activate(p, data)
-        return p, model.cfg_step(images=2), model.get_learned_conditioning(p.prompts)
-
-    p, mixed, mixed_c = step(["x <lora:ink:1>", "x <lora:wc:1>"])
-    assert not any("different LoRA tags" in c for c in p.comments)
-    _, all_ink, ink_c = step(["x <lora:ink:1>", "x <lora:ink:1>"])
-    _, all_wc, _ = step(["x <lora:wc:1>", "x <lora:wc:1>"])
-    # rows: [cond image 0, cond image 1, uncond image 0, uncond image 1]
-    for row, reference in ((0, all_ink), (2, all_ink), (1, all_wc), (3, all_wc)):
-        torch.testing.assert_close(mixed[row], reference[row], rtol=1e-4, atol=1e-5)
-    torch.testing.assert_close(mixed_c[0], ink_c[0], rtol=1e-4, atol=1e-5)  # image 0's text: ink's TE part
-    none_c = step(["x", "x"])[2]
-    torch.testing.assert_close(mixed_c[1], none_c[1], rtol=1e-4, atol=1e-5)  # wc has no TE part
-
-
-def test_negative_tags_round_trip_through_the_infotext(a1111) -> None:
-    from modules import script_callbacks
-
-    script_callbacks.before_ui_callback()
-    p, _ = generate(a1111, "x", "ugly, <lora:ink:0.5@0,1@1>")
-    assert p.all_negative_prompts == ["ugly, "]
-    assert p.extra_generation_params["Lora negative"] == "<lora:ink:0.5@0,1@1>"
-    params = {"Prompt": "x", "Negative prompt": "ugly,", "Lora negative": "<lora:ink:0.5@0,1@1>"}
-    script_callbacks.infotext_pasted_callback("", params)
-    assert params["Negative prompt"] == "ugly, <lora:ink:0.5@0,1@1>"
-
-
-def test_handing_the_tags_back_to_the_builtin(a1111) -> None:
-    from modules import extra_networks, script_callbacks
-
-    a1111.shared.opts.loraloom_handle_tags = False
-    script_callbacks.before_ui_callback()
-    assert "lora" not in extra_networks.extra_network_registry
-
-
-def test_negative_loras_never_reuse_a1111s_shared_uc_cache(a1111) -> None:
-    from modules import processing, script_callbacks
-
-    script_callbacks.before_ui_callback()
-    processing.StableDiffusionProcessing.cached_uc = ["stale", "uc"]  # A1111 keeps it on the class
-    for _ in range(2):  # a new patch, then the same tags again (reused patch)
-        p, _ = generate(a1111, "x", "ugly <lora:ink:1>")
-        assert p.cached_uc == [None, None]
-    p, _ = generate(a1111, "x", "ugly")
-    assert p.cached_uc == ["stale", "uc"]  # without negative LoRAs A1111's cache is used as usual
 
 
 def test_gallery_tab_sliders_and_routes_are_mounted(a1111) -> None:
@@ -479,7 +415,7 @@ def test_gallery_tab_sliders_and_routes_are_mounted(a1111) -> None:
     session = a1111.host.get_session()
     assert session.gallery.wait(30)
     state = client.get("/loraloom/v1/ui/state").json()
-    assert (state["model_family"], state["family_choice"], state["count"]) == ("sd1", False, 2)
+    assert (state["model_family"], state["family_choice"], state["count"]) == ("sd1", False, 3)
     cards = {card["name"]: card for card in client.get("/loraloom/v1/ui/cards").json()["cards"]}
     assert cards["ink"]["family"] == "sd1" and not cards["ink"]["pending"]
     a1111.shared.opts.loraloom_default_weight = 0.6

@@ -12,7 +12,8 @@ import contextlib
 from typing import Any
 
 from ...library import Library
-from .negative import restore_negative_tags
+from .ownership import TagOwnership, owner_of
+from .prompts import restore_negative_tags
 from .session import Session, Settings, lora_folders, parse_hashes
 
 SECTION = ("loraloom", "loraloom")
@@ -29,6 +30,7 @@ def get_session() -> Session:
         library = Library(lora_folders(shared.cmd_opts, extra), cache_path=_cache_path())
         library.refresh()
         _session = Session(library)
+        _session.ownership = TagOwnership(make_extra_network)
     return _session
 
 
@@ -45,21 +47,30 @@ def make_extra_network() -> Any:
     from modules import extra_networks, shared  # type: ignore[import-not-found]
 
     class LoraloomNetwork(extra_networks.ExtraNetwork):  # type: ignore[misc,name-defined]
+        loraloom = True
+
         def __init__(self) -> None:
             super().__init__("lora")
 
         def activate(self, p: Any, params_list: list) -> None:
-            problems = get_session().activate(p, params_list, shared.sd_model, Settings.from_opts(shared.opts))
+            session = get_session()
+            problems = session.ownership.unload_displaced(p)
+            problems += session.activate(p, params_list, shared.sd_model, Settings.from_opts(shared.opts))
             for line in problems:
-                print(f"[loraloom] {line}")
-                if hasattr(p, "comment"):
-                    p.comment(f"loraloom: {line}")
-                _warn_in_ui(line)
+                _tell(line, p)
 
         def deactivate(self, p: Any) -> None:
             """Housekeeping only: the next activate decides what stays applied."""
 
     return LoraloomNetwork()
+
+
+def _tell(line: str, p: Any = None, *, loud: bool = False) -> None:
+    """A problem in the console, the infotext (when ``p`` is given) and a toast in the browser."""
+    print(f"[loraloom] {'WARNING: ' if loud else ''}{line}")
+    if p is not None and hasattr(p, "comment"):
+        p.comment(f"loraloom: {line}")
+    _warn_in_ui(line)
 
 
 def _warn_in_ui(line: str) -> None:
@@ -76,14 +87,48 @@ def _callback_registered(kind: str, function: Any) -> bool:
     return any(getattr(c, "callback", None) is function for c in script_callbacks.callback_map.get(kind, []))
 
 
-def on_before_ui() -> None:
-    from modules import extra_networks, shared  # type: ignore[import-not-found]
+def handles_tags() -> bool:
+    from modules import shared  # type: ignore[import-not-found]
 
-    if not getattr(shared.opts, "loraloom_handle_tags", True):
-        return  # the builtin Lora extension keeps the tags
-    network = make_extra_network()
-    extra_networks.register_extra_network(network)
-    extra_networks.register_extra_network_alias(network, "lyco")
+    return bool(getattr(shared.opts, "loraloom_handle_tags", True))
+
+
+def claim_tags(p: Any = None) -> None:
+    """Own ``lora``/``lyco`` (setting on) or hand them back (off); say what happened, once.
+
+    Called in ``before_ui``, again in ``app_started`` (after every ``before_ui``, whatever their
+    order) and before every generation (a reload or another extension may have re-registered).
+    """
+    from modules import extra_networks  # type: ignore[import-not-found]
+
+    session = get_session()
+    if handles_tags():
+        lines = session.ownership.claim(extra_networks)
+        loud = not session.ownership.owns(extra_networks)
+        for line in lines:
+            _tell(line, p if loud else None, loud=loud)
+    elif session.ownership.network is not None and (session.ownership.displaced or _holds(extra_networks, session)):
+        for line in session.ownership.hand_back(extra_networks):
+            print(f"[loraloom] {line}")
+        session.release()
+
+
+def _holds(extra_networks: Any, session: Session) -> bool:
+    return any(owner_of(extra_networks, name) is session.ownership.network for name in ("lora", "lyco"))
+
+
+def tag_owner() -> str:
+    """Who handles ``<lora:…>`` now: ``loraloom``, or the module of whoever does."""
+    from modules import extra_networks  # type: ignore[import-not-found]
+
+    owner = owner_of(extra_networks, "lora")
+    if owner is None:
+        return "nobody"
+    return "loraloom" if getattr(owner, "loraloom", False) else type(owner).__module__
+
+
+def on_before_ui() -> None:
+    claim_tags()
 
 
 def on_model_loaded(sd_model: Any) -> None:
@@ -93,12 +138,7 @@ def on_model_loaded(sd_model: Any) -> None:
 
 def on_cfg_denoiser(params: Any) -> None:
     if _session is not None:
-        uncond = params.text_uncond
-        if isinstance(uncond, dict):  # SDXL: {"crossattn": …, "vector": …}
-            uncond = next(iter(uncond.values()))
-        rows = int(params.x.shape[0]) if hasattr(params.x, "shape") else 0
-        uncond_rows = int(uncond.shape[0]) if hasattr(uncond, "shape") else 0
-        _session.on_cfg_denoiser(params.sampling_step, params.total_sampling_steps, rows, uncond_rows)
+        _session.on_cfg_denoiser(params)
 
 
 def on_script_unloaded() -> None:
@@ -168,11 +208,11 @@ def on_ui_settings() -> None:
 
     options = {
         "loraloom_handle_tags": shared.OptionInfo(
-            True, "Handle <lora:…>/<lyco:…> tags (off: the builtin does; reload UI)"
+            True, "Handle <lora:…>/<lyco:…> tags (off: the builtin Lora extension does; applies at the next generation)"
         ),
         "loraloom_mode": shared.OptionInfo("hooks", "How LoRAs are applied", _radio(), {"choices": ["hooks", "merge"]}),
-        "loraloom_cache_count": shared.OptionInfo(8, "LoRAs kept in memory (count)"),
-        "loraloom_cache_mb": shared.OptionInfo(2048, "LoRAs kept in memory (MB)"),
+        "loraloom_cache_count": shared.OptionInfo(8, "LoRAs kept in memory (count)", _integer(), {"precision": 0}),
+        "loraloom_cache_mb": shared.OptionInfo(2048, "LoRAs kept in memory (MB)", _integer(), {"precision": 0}),
         "loraloom_default_weight": shared.OptionInfo(
             1.0,
             "Weight of a LoRA inserted from the gallery",
@@ -201,6 +241,12 @@ def _radio() -> Any:
     return gr.Radio
 
 
+def _integer() -> Any:
+    import gradio as gr
+
+    return gr.Number
+
+
 def _slider() -> Any:
     import gradio as gr
 
@@ -208,6 +254,7 @@ def _slider() -> Any:
 
 
 def on_app_started(demo: Any, app: Any) -> None:
+    claim_tags()
     from ...ui.routes import add_gallery_routes
     from .api import add_routes
     from .gallery import gallery_service
@@ -239,4 +286,4 @@ def setup() -> None:
     ]
     for kind, register, function in registrations:
         if not _callback_registered(kind, function):
-            register(function, name=f"loraloom {function.__name__}")
+            register(function, name=function.__name__)

@@ -67,17 +67,19 @@ def parse_prompts(prompts):
 
 
 def activate(p, extra_network_data):
-    done = []
-    merged = {}
+    """Each tag name's network with its params (a network may be called once per name), then
+    every registered network not called yet with an empty list."""
+    activated = []
     for name, args in extra_network_data.items():
-        network = extra_network_registry.get(name) or extra_network_aliases.get(name)
-        if network is not None:
-            merged.setdefault(network, []).extend(args)
-    for network, args in merged.items():
+        network = extra_network_registry.get(name)
+        if network is None:
+            network = extra_network_aliases.get(name)
+        if network is None:
+            continue
         network.activate(p, args)
-        done.append(network)
+        activated.append(network)
     for network in extra_network_registry.values():
-        if network not in done:
+        if network not in activated:
             network.activate(p, [])
 
 

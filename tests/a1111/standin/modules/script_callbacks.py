@@ -1,5 +1,14 @@
-"""``script_callbacks``: named callback lists, registration and the calls processing makes."""
+"""``script_callbacks``: named callbacks as A1111 names them, ordered as A1111 orders them.
 
+Names are ``<extension folder>/<file>/<category>[/<name>]``; ``before_ui`` runs in *reverse*
+order (A1111 v1.10.1 ``before_ui_callback``); ``metadata.ini`` ``[callbacks/…]`` sections with
+``Before``/``After`` reorder a category (topologically), as ``sort_callbacks`` does.
+"""
+
+import configparser
+import inspect
+import os
+import re
 from collections import namedtuple
 
 ScriptCallback = namedtuple("ScriptCallback", ["script", "callback", "name"])
@@ -14,6 +23,8 @@ KINDS = [
     "callbacks_ui_tabs",
 ]
 callback_map = {kind: [] for kind in KINDS}
+extension_roots = {}
+"""Extension folder name → path (set by the tests, as A1111 lists ``extensions/``)."""
 
 
 class CFGDenoiserParams:
@@ -35,53 +46,88 @@ def clear_callbacks():
         callbacks.clear()
 
 
+def _extension_of(filename):
+    for name, root in extension_roots.items():
+        if os.path.abspath(filename).startswith(os.path.abspath(root) + os.sep):
+            return name
+    return "base"
+
+
 def _add(kind, callback, name):
-    callback_map[kind].append(ScriptCallback("scripts/loraloom.py", callback, name))
+    stack = [frame.filename for frame in inspect.stack() if frame.filename != __file__]
+    filename = stack[0] if stack else "unknown"
+    full = f"{_extension_of(filename)}/{os.path.basename(filename)}/{kind[len('callbacks_'):]}"
+    if name is not None:
+        full += f"/{name}"
+    callback_map[kind].append(ScriptCallback(filename, callback, full))
 
 
-def on_app_started(callback, *, name=None):
-    _add("callbacks_app_started", callback, name)
+def _order_rules():
+    rules = []
+    for name, root in extension_roots.items():
+        config = configparser.ConfigParser()
+        config.read(os.path.join(root, "metadata.ini"), encoding="utf-8")
+        for section in config.sections():
+            if section.startswith("callbacks/") and section[10:].startswith(name):
+                split = lambda text: [x for x in re.split(r"[,\s]+", text.strip().lower()) if x]  # noqa: E731
+                rules.append((section[10:], split(config.get(section, "Before", fallback="")),
+                              split(config.get(section, "After", fallback=""))))
+    return rules
 
 
-def on_model_loaded(callback, *, name=None):
-    _add("callbacks_model_loaded", callback, name)
+def ordered(kind):
+    callbacks = list(callback_map[kind])
+    names = {c.name for c in callbacks}
+    after = {c.name: [] for c in callbacks}
+    for name, before_list, after_list in _order_rules():
+        if name not in names:
+            continue
+        after[name] += [other for other in after_list if other in names]
+        for other in before_list:
+            if other in names:
+                after[other].append(name)
+    result, seen = [], set()
+
+    def visit(name):
+        if name in seen:
+            return
+        seen.add(name)
+        for dependency in after[name]:
+            visit(dependency)
+        result.append(name)
+
+    for callback in callbacks:
+        visit(callback.name)
+    by_name = {c.name: c for c in callbacks}
+    return [by_name[name] for name in result]
 
 
-def on_ui_settings(callback, *, name=None):
-    _add("callbacks_ui_settings", callback, name)
+def _register(kind):
+    def register(callback, *, name=None):
+        _add(kind, callback, name)
+
+    return register
 
 
-def on_cfg_denoiser(callback, *, name=None):
-    _add("callbacks_cfg_denoiser", callback, name)
-
-
-def on_infotext_pasted(callback, *, name=None):
-    _add("callbacks_infotext_pasted", callback, name)
-
-
-def on_script_unloaded(callback, *, name=None):
-    _add("callbacks_script_unloaded", callback, name)
-
-
-def on_before_ui(callback, *, name=None):
-    _add("callbacks_before_ui", callback, name)
-
-
-def on_ui_tabs(callback, *, name=None):
-    _add("callbacks_ui_tabs", callback, name)
-
-
-def ui_tabs_callback():
-    """As A1111: each callback returns (blocks, label, id) tuples; the lists are concatenated."""
-    tabs = []
-    for entry in callback_map["callbacks_ui_tabs"]:
-        tabs += entry.callback() or []
-    return tabs
+on_app_started = _register("callbacks_app_started")
+on_model_loaded = _register("callbacks_model_loaded")
+on_ui_settings = _register("callbacks_ui_settings")
+on_cfg_denoiser = _register("callbacks_cfg_denoiser")
+on_infotext_pasted = _register("callbacks_infotext_pasted")
+on_script_unloaded = _register("callbacks_script_unloaded")
+on_before_ui = _register("callbacks_before_ui")
+on_ui_tabs = _register("callbacks_ui_tabs")
 
 
 def _call(kind, *args):
-    for entry in callback_map[kind]:
-        entry.callback(*args)
+    return [c.callback(*args) for c in ordered(kind)]
+
+
+def ui_tabs_callback():
+    tabs = []
+    for result in _call("callbacks_ui_tabs"):
+        tabs += result or []
+    return tabs
 
 
 def app_started_callback(demo, app):
@@ -109,4 +155,5 @@ def script_unloaded_callback():
 
 
 def before_ui_callback():
-    _call("callbacks_before_ui")
+    for c in reversed(ordered("callbacks_before_ui")):
+        c.callback()

@@ -36,3 +36,4 @@ opts = Options()
 opts.lora_add_hashes_to_infotext = True
 cmd_opts = SimpleNamespace(lora_dir=None, lyco_dir_backcompat=None)
 sd_model = None
+state = SimpleNamespace(sampling_step=0, sampling_steps=0)
