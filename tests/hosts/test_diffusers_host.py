@@ -70,10 +70,9 @@ def test_weights_problems_and_schedules(tmp_path, library_file) -> None:
         np.testing.assert_array_equal(
             generate(pipeline, run.prompt, callback_on_step_end=run.callback_on_step_end), base
         )
-    with loras.activate("a cat, <lora:ink stile:1> <lora:ink style:o.5>", "<lora:ink style:1>") as run:
+    with loras.activate("a cat, <lora:ink stile:1> <lora:ink style:o.5>") as run:
         assert any("did you mean ink style" in p for p in run.problems)
         assert any("weight 'o.5' is not a number" in p for p in run.problems)
-        assert any("negative-prompt LoRAs" in p for p in run.problems)
         np.testing.assert_array_equal(generate(pipeline, run.prompt), generate(pipeline, "a cat,  "))
     with loras.activate("a cat, <lora:ink style:1@0,0@0.5>", num_inference_steps=3) as run:
         steps = []
@@ -112,3 +111,57 @@ def test_sdxl_pipeline_matches_diffusers_fuse_lora(tmp_path, mode: str) -> None:
     assert np.abs(reference - base).max() > 1e-2
     np.testing.assert_allclose(ours, reference, rtol=0, atol=2e-4)
     np.testing.assert_array_equal(generate(pipeline, "a cat, "), base)
+
+
+def _embeds_generate(pipeline, run, seeds):  # type: ignore[no-untyped-def]
+    import torch
+
+    return pipeline(
+        **run.pipeline_kwargs(),
+        num_inference_steps=3,
+        height=16,
+        width=16,
+        output_type="np",
+        generator=[torch.Generator().manual_seed(s) for s in seeds],
+        guidance_scale=5.0,
+        callback_on_step_end=run.callback_on_step_end,
+    ).images
+
+
+def test_negative_tags_act_on_the_unconditional_side_only(tmp_path, library_file) -> None:
+    _, root = library_file
+    pipeline = tiny_sd_pipeline(tmp_path / "model")
+    library = Library([str(root)])
+    library.refresh()
+    loras = DiffusersLoRAs(pipeline, library)
+    outputs = {}
+    cases = (("base", "ugly"), ("unet", "ugly <lora:ink style:0:1>"), ("te", "ugly <lora:ink style:1:0>"))
+    for name, negative in cases:
+        with loras.activate("a cat", negative, num_inference_steps=3) as run:
+            assert run.problems == [] and run.negative_prompt == "ugly" + (" " if name != "base" else "")
+            outputs[name] = _embeds_generate(pipeline, run, [7])[0]
+    assert np.abs(outputs["unet"] - outputs["base"]).max() > 1e-3  # the UNet part: unconditional rows
+    assert np.abs(outputs["te"] - outputs["base"]).max() > 1e-3  # the text part: the negative encoding
+    with loras.activate("a cat", "ugly <lora:ink style:1>") as run:
+        positive = run.pipeline_kwargs()["prompt_embeds"]
+    with loras.activate("a cat", "ugly") as run:
+        torch_equal = positive.equal(run.pipeline_kwargs()["prompt_embeds"])
+    assert torch_equal  # the positive encoding never sees a negative LoRA
+    untouched = tiny_sd_pipeline(tmp_path / "model")
+    np.testing.assert_array_equal(generate(pipeline, "a cat", "ugly"), generate(untouched, "a cat", "ugly"))
+
+
+def test_each_image_of_a_batch_gets_its_own_tags(tmp_path, library_file) -> None:
+    _, root = library_file
+    pipeline = tiny_sd_pipeline(tmp_path / "model")
+    library = Library([str(root)])
+    library.refresh()
+    loras = DiffusersLoRAs(pipeline, library)
+    prompts = ["a cat <lora:ink style:1>", "a cat"]
+    with loras.activate(prompts, "ugly", num_inference_steps=3) as run:
+        batch = _embeds_generate(pipeline, run, [7, 7])
+    for index, prompt in enumerate(prompts):
+        with loras.activate([prompt], "ugly", num_inference_steps=3) as run:
+            alone = _embeds_generate(pipeline, run, [7])[0]
+        np.testing.assert_allclose(batch[index], alone, rtol=0, atol=2e-4)
+    assert np.abs(batch[0] - batch[1]).max() > 1e-3

@@ -61,7 +61,7 @@ def add_routes(app: Any, get_session: Callable[[], Session]) -> None:
 
 
 def _summary(record: dict[str, Any]) -> dict[str, Any]:
-    """The gallery-sized view of a LoRA (no full metadata)."""
+    """The gallery-sized view of a LoRA (no full metadata); each hash named by what it is."""
     keys = (
         "name",
         "alias",
@@ -72,11 +72,15 @@ def _summary(record: dict[str, Any]) -> dict[str, Any]:
         "rank",
         "alpha",
         "size",
-        "shorthash",
+        "sha256",
         "addnet_hash",
         "trigger_words",
         "preferred_weight",
         "preview",
         "problems",
     )
-    return {key: record.get(key) for key in keys}
+    summary = {key: record.get(key) for key in keys}
+    sha256, addnet = record.get("sha256"), record.get("addnet_hash")
+    summary["autov2"] = sha256[:10] if sha256 else None  # Civitai's short hash
+    summary["infotext_hash"] = (addnet or sha256 or "")[:12] or None  # what "Lora hashes" holds in A1111
+    return summary
