@@ -82,13 +82,19 @@ def a1111(tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
     return SimpleNamespace(shared=shared, host=host, model=model, folder=folder, **parts)
 
 
-def generate(a1111, prompt: str = "", negative: str = "", **kwargs):  # type: ignore[no-untyped-def]
-    """One generation through the stand-in's ``process_images`` with loraloom's script."""
+def generate(a1111, prompt: str = "", negative: str = "", *, also=(), img2img=None, **kwargs):  # type: ignore[no-untyped-def]
+    """One generation through the stand-in's ``process_images`` with loraloom's script (then
+    the scripts in ``also``); ``img2img`` is a denoising strength for an img2img run."""
     from modules import processing, scripts
 
     kwargs.setdefault("steps", 4)
-    runner = scripts.ScriptRunner([a1111.script.LoraloomScript()])
-    p = processing.StableDiffusionProcessing(prompt, negative, scripts=runner, **kwargs)
+    runner = scripts.ScriptRunner([a1111.script.LoraloomScript(), *also])
+    if img2img is None:
+        p = processing.StableDiffusionProcessing(prompt, negative, scripts=runner, **kwargs)
+    else:
+        p = processing.StableDiffusionProcessingImg2Img(
+            prompt, negative, scripts=runner, init_images=[None], denoising_strength=img2img, **kwargs
+        )
     processed = processing.process_images(p)
     return p, torch.stack(processed.images)
 

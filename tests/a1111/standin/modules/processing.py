@@ -84,10 +84,13 @@ class StableDiffusionProcessing:
         seeds = self.all_seeds[self.iteration * self.batch_size : (self.iteration + 1) * self.batch_size]
         x = torch.stack([torch.randn(4, 8, 8, generator=torch.Generator().manual_seed(s)) for s in seeds])
         denoiser = CFGDenoiser(self, c, uc, steps)
-        for _ in range(steps):
+        for index in range(steps):
             x = x - 0.1 * denoiser.forward(x)
-            shared.state.sampling_step += 1
+            shared.state.sampling_step = index  # the sampler's callback reports the step just done
         return x
+
+    def sampling_steps(self, steps):
+        return steps
 
 
 def _cached(function, prompts, steps, cache, network_data):
@@ -97,6 +100,18 @@ def _cached(function, prompts, steps, cache, network_data):
     cache[1] = function(shared.sd_model, prompts, steps)
     cache[0] = key
     return cache[1]
+
+
+class StableDiffusionProcessingImg2Img(StableDiffusionProcessing):
+    """img2img: ``int(denoising_strength × steps) + 1`` denoiser steps (the rest of the schedule)."""
+
+    def __init__(self, *args, init_images=None, denoising_strength=0.75, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.init_images = init_images or []
+        self.denoising_strength = denoising_strength
+
+    def sampling_steps(self, steps):
+        return int(min(self.denoising_strength, 0.999) * steps) + 1
 
 
 class CFGDenoiser:
@@ -168,7 +183,7 @@ def process_images(p):
             p.scripts.process_batch(p, batch_number=n, prompts=p.prompts)
         p.setup_conds()
         shared.state.sampling_step, shared.state.sampling_steps = 0, p.steps
-        samples = p.sample(p.steps)
+        samples = p.sample(p.sampling_steps(p.steps))
         if p.enable_hr:
             p.is_hr_pass = True
             if not p.disable_extra_networks:
