@@ -1,9 +1,21 @@
 """Patching: key mapping, and ``Patch`` objects that apply networks on the fly or merged."""
 
+from .binding import TORCH, Binding
 from .cache import NetworkCache
 from .keymap import KeyMap, Slot
 from .patch import NetworkReport, Patch, apply
 from .pool import BufferPool
 from .specs import NetworkSpec
 
-__all__ = ["BufferPool", "KeyMap", "NetworkCache", "NetworkReport", "NetworkSpec", "Patch", "Slot", "apply"]
+__all__ = [
+    "TORCH",
+    "Binding",
+    "BufferPool",
+    "KeyMap",
+    "NetworkCache",
+    "NetworkReport",
+    "NetworkSpec",
+    "Patch",
+    "Slot",
+    "apply",
+]

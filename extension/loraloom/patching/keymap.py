@@ -17,9 +17,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .binding import TORCH, TORCH_TYPES, Binding
 from .unet_names import diffusers_to_ldm, ldm_to_diffusers
 
-PATCHABLE = (nn.Linear, nn.Conv2d, nn.GroupNorm, nn.LayerNorm)
+PATCHABLE = TORCH_TYPES
 _UNET_PREFIXES = ("model.diffusion_model.", "diffusion_model.")
 _OPEN_CLIP_LAYER = re.compile(r"(?:^|\.)resblocks\.(\d+)\.(.+)$")
 _OPEN_CLIP_PARTS = {"mlp.c_fc": "mlp.fc1", "mlp.c_proj": "mlp.fc2", "ln_1": "layer_norm1", "ln_2": "layer_norm2"}
@@ -36,6 +37,8 @@ class Slot:
     module: nn.Module
     mha_slice: str | None = None
     """``q_proj``/``k_proj``/``v_proj``: a third of ``in_proj_weight``; ``out_proj``: the MHA's out_proj."""
+    problem: str | None = None
+    """Why this module cannot be patched (the host's binding says; reported per key)."""
 
     @property
     def weight(self) -> torch.Tensor:
@@ -91,7 +94,7 @@ def _stems_for_unet_path(diffusers_path: str | None, ldm_path: str | None) -> li
     return stems
 
 
-def _unet_slots(target: nn.Module) -> Iterator[tuple[list[str], Slot]]:
+def _unet_slots(target: nn.Module, binding: Binding = TORCH) -> Iterator[tuple[list[str], Slot]]:
     names = dict(target.named_modules())
     is_ldm = any(".input_blocks." in f".{name}." or name.startswith("input_blocks") for name in names)
 
@@ -99,7 +102,7 @@ def _unet_slots(target: nn.Module) -> Iterator[tuple[list[str], Slot]]:
         return f"up_blocks.{level}.attentions" in names
 
     for name, module in names.items():
-        if not isinstance(module, PATCHABLE):
+        if not binding.patchable(module):
             continue
         path = name
         for prefix in _UNET_PREFIXES:
@@ -109,14 +112,15 @@ def _unet_slots(target: nn.Module) -> Iterator[tuple[list[str], Slot]]:
             stems = _stems_for_unet_path(ldm_to_diffusers(path), path)
         else:
             stems = _stems_for_unet_path(path, diffusers_to_ldm(path, up_has_attention))
-        yield stems, Slot("unet", name, module)
+        yield stems, Slot("unet", name, module, problem=binding.unpatchable(module))
 
 
-def _text_slots(part: str, target: nn.Module) -> Iterator[tuple[list[str], Slot]]:
+def _text_slots(part: str, target: nn.Module, binding: Binding = TORCH) -> Iterator[tuple[list[str], Slot]]:
     for name, module in target.named_modules():
         index = name.find("text_model.")
-        if isinstance(module, PATCHABLE) and (index == 0 or (index > 0 and name[index - 1] == ".")):
-            yield _stems_for_text_path(part, name[index:]), Slot(part, name, module)
+        if binding.patchable(module) and (index == 0 or (index > 0 and name[index - 1] == ".")):
+            slot = Slot(part, name, module, problem=binding.unpatchable(module))
+            yield _stems_for_text_path(part, name[index:]), slot
             continue
         match = _OPEN_CLIP_LAYER.search(name)
         if match is None:
@@ -129,18 +133,19 @@ def _text_slots(part: str, target: nn.Module) -> Iterator[tuple[list[str], Slot]
             for projection in (*MHA_SLICES, "out_proj"):
                 stems = _stems_for_text_path(part, f"{base}.self_attn.{projection}")
                 yield stems, Slot(part, name, module, mha_slice=projection)
-        elif isinstance(module, PATCHABLE) and rest in _OPEN_CLIP_PARTS:
+        elif binding.patchable(module) and rest in _OPEN_CLIP_PARTS:
             yield _stems_for_text_path(part, f"{base}.{_OPEN_CLIP_PARTS[rest]}"), Slot(part, name, module)
 
 
 class KeyMap:
     """``stem → Slot`` for the parts of one model."""
 
-    def __init__(self, targets: Mapping[str, nn.Module]) -> None:
+    def __init__(self, targets: Mapping[str, nn.Module], binding: Binding = TORCH) -> None:
         self.parts = dict(targets)
+        self.binding = binding
         self.slots: dict[str, Slot] = {}
         for part, target in targets.items():
-            slots = _unet_slots(target) if part == "unet" else _text_slots(part, target)
+            slots = _unet_slots(target, binding) if part == "unet" else _text_slots(part, target, binding)
             for stems, slot in slots:
                 for stem in stems:
                     self.slots.setdefault(stem, slot)

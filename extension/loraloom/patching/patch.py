@@ -19,6 +19,7 @@ from torch import nn
 from ..networks.adapter import TargetInfo
 from ..networks.build import BadTensors, build_adapter
 from ..syntax import Tag
+from .binding import TORCH, Binding
 from .hooks import AttentionHook, ModuleHook
 from .keymap import KeyMap, Slot
 from .merge import Change, DeltaBudget, MergedWeight
@@ -138,10 +139,13 @@ class Patch:
                     )
                     continue
                 host = slot.module
+                if slot.problem:
+                    report.unmatched[stem] = f"{slot.part}:{slot.path}: {slot.problem}"
+                    continue
                 if slot.mha_slice:
                     target = TargetInfo(slot.weight_shape, "linear", has_bias=slot.bias is not None)
                 else:
-                    target = TargetInfo.of(host)
+                    target = self.keymap.binding.target_info(host)
                 adapter = build_adapter(network, module, target, host, slot.weight.device, spec.dyn)
                 if adapter.delta_bias() is not None and slot.bias is None:
                     report.problems.append(f"{stem}: a bias change for a module without bias is ignored")
@@ -194,7 +198,8 @@ class Patch:
         for contributions in by_module.values():
             module = contributions[0].slot.module
             part = "unet" if contributions[0].slot.part == "unet" else "te"
-            hook = ModuleHook(module, TargetInfo.of(module), functools.partial(self._rows_of, part))
+            target = self.keymap.binding.target_info(module)
+            hook = ModuleHook(module, target, functools.partial(self._rows_of, part))
             hook.attach([(c.change.adapter, c.change.multiplier, c.change) for c in contributions])
             self._hooks.append(hook)
         for contributions in attention.values():
@@ -303,6 +308,7 @@ def apply(
     mode: str = "hooks",
     delta_cache_bytes: int = 512 * 1024**2,
     pool: BufferPool | None = None,
+    binding: Binding = TORCH,
 ) -> Patch:
     """Apply ``networks`` to the model parts in ``targets`` (``unet``, ``te1``, ``te2``).
 
@@ -317,7 +323,9 @@ def apply(
     unknown = set(targets) - {"unet", "te1", "te2"}
     if unknown:
         raise ValueError(f"unknown target parts {sorted(unknown)}; use unet, te1, te2")
-    patch = Patch(KeyMap(targets), [to_spec(item) for item in networks], mode, delta_cache_bytes, pool)
+    if mode == "merge" and binding.merge_unavailable:
+        raise ValueError(binding.merge_unavailable)
+    patch = Patch(KeyMap(targets, binding), [to_spec(item) for item in networks], mode, delta_cache_bytes, pool)
     with torch.no_grad():
         patch._build()
     return patch
