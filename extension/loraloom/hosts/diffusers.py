@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..library import Library
-from ..patching import BufferPool, NetworkCache, Patch, apply
+from ..patching import BufferPool, NetworkCache, Patch, PatchError, apply
 from ..patching.resolve import specs_for_tags
 from ..syntax import parse
 
@@ -74,7 +74,11 @@ class DiffusersLoRAs:
         problems += resolve_problems
         for tag in parsed.negative.tags:
             problems.append(f"{tag.raw}: negative-prompt LoRAs are applied by the A1111 host only; ignored here")
-        patch = apply(self.targets(), specs, mode=self.mode, pool=self.pool)
+        try:
+            patch = apply(self.targets(), specs, mode=self.mode, pool=self.pool)
+        except PatchError as error:  # the pipeline is untouched: run it without the LoRAs
+            problems.append(f"LoRAs not applied: {error}")
+            patch = apply(self.targets(), [], mode=self.mode, pool=self.pool)
         patch.set_progress(0.0, num_inference_steps)
         for report in patch.report():
             problems.extend(report.messages)

@@ -2,8 +2,21 @@
 
 from .cache import NetworkCache
 from .keymap import KeyMap, Slot
+from .ownership import PatchConflict, PatchError, PatchFailed
 from .patch import NetworkReport, Patch, apply
 from .pool import BufferPool
 from .specs import NetworkSpec
 
-__all__ = ["BufferPool", "KeyMap", "NetworkCache", "NetworkReport", "NetworkSpec", "Patch", "Slot", "apply"]
+__all__ = [
+    "BufferPool",
+    "KeyMap",
+    "NetworkCache",
+    "NetworkReport",
+    "NetworkSpec",
+    "Patch",
+    "PatchConflict",
+    "PatchError",
+    "PatchFailed",
+    "Slot",
+    "apply",
+]

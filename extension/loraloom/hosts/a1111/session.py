@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ...library import Library
-from ...patching import BufferPool, NetworkCache, Patch, apply
+from ...patching import BufferPool, NetworkCache, Patch, PatchError, apply
 from ...patching.resolve import specs_for_tags
 from ...patching.specs import NetworkSpec
 from ...syntax import Tag, parse_prompt
@@ -195,15 +195,20 @@ class Session:
             if specs or negative_specs:
                 pool = self.pools.setdefault(id(sd_model), BufferPool())
                 targets = model_targets(sd_model)
-                patch = apply(targets, specs + negative_specs, mode=settings.mode, pool=pool)
-                patch.set_progress(0.0, _steps(p, hires))
-                for report in patch.report():
-                    problems += report.messages
-                negative = list(range(len(specs), len(specs) + len(negative_specs)))
-                self.applied = Applied(key, patch, id(sd_model), negative)
-                members = _members(specs, per_image) + [[True]] * len(negative_specs)
-                if negative or any(not all(row) for row in members):
-                    self.applied.routing = RowRouting(patch, members, negative, sd_model, targets.get("unet"), p)
+                try:
+                    patch = apply(targets, specs + negative_specs, mode=settings.mode, pool=pool)
+                except PatchError as error:  # the model is untouched: generate without the LoRAs
+                    problems.append(f"LoRAs not applied: {error}")
+                else:
+                    patch.set_progress(0.0, _steps(p, hires))
+                    for report in patch.report():
+                        problems += report.messages
+                    negative = list(range(len(specs), len(specs) + len(negative_specs)))
+                    self.applied = Applied(key, patch, id(sd_model), negative)
+                    members = _members(specs, per_image) + [[True]] * len(negative_specs)
+                    if negative or any(not all(row) for row in members):
+                        routing = RowRouting(patch, members, negative, sd_model, targets.get("unet"), p)
+                        self.applied.routing = routing
         self._record_hashes(p, tags, settings, hires)
         self.problems = problems
         return problems
