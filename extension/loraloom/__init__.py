@@ -2,7 +2,7 @@
 
 Importing the package is cheap and never imports torch or gradio: the tag language lives in
 :mod:`loraloom.syntax`, files in :mod:`loraloom.library`; ``load_network``, ``apply`` and
-``Patch`` (torch) are imported on first use.
+``Patch``/``PatchError`` (torch) are imported on first use.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["Patch", "apply", "load_network"]
+__all__ = ["Patch", "PatchError", "apply", "load_network"]
 
 
 def __getattr__(name: str) -> Any:
@@ -19,7 +19,7 @@ def __getattr__(name: str) -> Any:
         from .networks import load_network
 
         return load_network
-    if name in ("apply", "Patch"):
+    if name in ("apply", "Patch", "PatchError"):
         from . import patching
 
         return getattr(patching, name)

@@ -431,3 +431,23 @@ def test_gallery_tab_sliders_and_routes_are_mounted(a1111) -> None:
     client.post("/sdapi/v1/refresh-loras")  # A1111's own refresh also refreshes the gallery
     assert session.gallery.wait(30)
     assert "new" in {card["name"] for card in client.get("/loraloom/v1/ui/cards").json()["cards"]}
+
+
+def test_a_failed_apply_is_a_problem_and_the_model_stays_untouched(a1111, monkeypatch) -> None:
+    from loraloom.patching.pool import BufferPool
+
+    a1111.shared.opts.loraloom_mode = "merge"
+    before = {k: v.clone() for k, v in a1111.model.unet.state_dict().items()}
+    _, base = generate(a1111, "a cat, ")
+
+    def out_of_memory(self, like):  # type: ignore[no-untyped-def]
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 MiB")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(BufferPool, "take", out_of_memory)
+        p, image = generate(a1111, "a cat, <lora:ink:1>")
+    assert any("LoRAs not applied" in c and "out of memory" in c for c in p.comments), p.comments
+    assert torch.equal(image, base) and a1111.host.get_session().applied is None
+    assert all(torch.equal(before[k], v) for k, v in a1111.model.unet.state_dict().items())
+    _, image = generate(a1111, "a cat, <lora:ink:1>")  # applies as soon as memory allows
+    assert not torch.allclose(image, base)

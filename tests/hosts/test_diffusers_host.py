@@ -165,3 +165,23 @@ def test_each_image_of_a_batch_gets_its_own_tags(tmp_path, library_file) -> None
             alone = _embeds_generate(pipeline, run, [7])[0]
         np.testing.assert_allclose(batch[index], alone, rtol=0, atol=2e-4)
     assert np.abs(batch[0] - batch[1]).max() > 1e-3
+
+
+def test_a_failed_apply_is_a_problem_and_the_pipeline_stays_untouched(tmp_path, library_file, monkeypatch) -> None:
+    import torch
+
+    from loraloom.patching.pool import BufferPool
+
+    _, root = library_file
+    pipeline = tiny_sd_pipeline(tmp_path / "model")
+    library = Library([str(root)])
+    library.refresh()
+    base = generate(pipeline, "a cat, ")
+
+    def out_of_memory(self, like):  # type: ignore[no-untyped-def]
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 MiB")
+
+    monkeypatch.setattr(BufferPool, "take", out_of_memory)
+    with DiffusersLoRAs(pipeline, library, mode="merge").activate("a cat, <lora:ink style:1>") as run:
+        assert any("LoRAs not applied" in p and "out of memory" in p for p in run.problems), run.problems
+        np.testing.assert_array_equal(generate(pipeline, run.prompt), base)

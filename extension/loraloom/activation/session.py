@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..library import Library
-from ..patching import BufferPool, NetworkCache, Patch, apply
+from ..patching import BufferPool, NetworkCache, Patch, PatchError, apply
 from ..syntax import Tag
 from .plan import HashOf, Plan, addnet_hash, plan
 from .rows import Row, RowPlan, TextRow
@@ -55,7 +55,8 @@ class ActivationSession:
         """Make ``batch`` the one patch on the model; return its problems as lines.
 
         The same plan key on the same model keeps the patch (free); anything else removes the
-        old patch first (weights restored bit for bit), so there is never more than one.
+        old patch first (weights restored bit for bit), so there is never more than one. A patch
+        that fails half-way (out of memory) is undone and becomes one problem line.
         """
         if self.applied is not None and self.applied.model_id != model_id:
             self.release()
@@ -67,7 +68,10 @@ class ActivationSession:
         if batch.empty or not targets:
             return problems
         pool = self.pools.setdefault(model_id, BufferPool())
-        patch = apply(targets, batch.specs, mode=batch.mode, pool=pool, **patch_options)
+        try:
+            patch = apply(targets, batch.specs, mode=batch.mode, pool=pool, **patch_options)
+        except PatchError as error:  # undone by apply(): the model is exactly as before
+            return [*problems, f"LoRAs not applied: {error}"]
         for report in patch.report():
             problems += report.messages
         rows = batch.rows

@@ -3,6 +3,7 @@
 from .binding import TORCH, Binding
 from .cache import NetworkCache
 from .keymap import KeyMap, Slot
+from .ownership import PatchConflict, PatchError, PatchFailed
 from .patch import NetworkReport, Patch, apply
 from .pool import BufferPool
 from .specs import NetworkSpec
@@ -16,6 +17,9 @@ __all__ = [
     "NetworkReport",
     "NetworkSpec",
     "Patch",
+    "PatchConflict",
+    "PatchError",
+    "PatchFailed",
     "Slot",
     "apply",
 ]

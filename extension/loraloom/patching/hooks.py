@@ -180,22 +180,32 @@ def _change_output(change: Change, x: torch.Tensor, weight: torch.Tensor, multip
 
 
 class AttentionHook:
-    """An open_clip ``MultiheadAttention``: its slots merged around each forward."""
+    """An open_clip ``MultiheadAttention``: its slots merged around each forward.
+
+    The merge nests over whatever weights it finds (another patch's merge included) and is
+    undone after the forward even when the forward raises. The restoring hook goes *before*
+    earlier ones, so several patches on one MHA unwind in reverse order (last in, first out).
+    """
 
     def __init__(self, module: nn.MultiheadAttention, weights: list[MergedWeight]) -> None:
         self.module = module
         self.weights = weights
-        self.handles = [
-            module.register_forward_pre_hook(self._before),
-            module.register_forward_hook(self._after),
-        ]
+        self.handles: list[torch.utils.hooks.RemovableHandle] = []
+
+    def attach(self) -> None:
+        self.handles.append(self.module.register_forward_pre_hook(self._before))
+        self.handles.append(self.module.register_forward_hook(self._after, prepend=True, always_call=True))
 
     def _before(self, module: nn.Module, inputs: tuple) -> None:
-        for weight in self.weights:
-            weight.apply()
+        try:
+            for weight in self.weights:
+                weight.apply()
+        except BaseException:
+            self._after(module, inputs, None)
+            raise
 
     def _after(self, module: nn.Module, inputs: tuple, output: object) -> None:
-        for weight in self.weights:
+        for weight in reversed(self.weights):
             weight.restore()
 
     def detach(self) -> None:

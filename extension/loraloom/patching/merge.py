@@ -17,6 +17,7 @@ import torch
 from ..networks.adapter import Adapter
 from ..networks.lora import LoRA
 from .keymap import Slot
+from .ownership import claim, release
 from .pool import BufferPool
 
 
@@ -92,12 +93,19 @@ class Change:
             target.add_(delta, alpha=scale)
 
 
-@dataclass
+@dataclass(eq=False)
 class MergedWeight:
     """One parameter (and its bias) with changes merged into it.
 
     The parameter's data is swapped between its original tensor (never written) and a merged
     buffer from the pool, so restoring is O(1) and gives back the very same bits.
+
+    An ``exclusive`` merge (merge mode) claims the parameter from the first :meth:`apply` to
+    :meth:`restore`: a second exclusive merge of it raises :class:`PatchConflict`. A
+    non-exclusive one (an MHA merged for one forward in hooks mode) nests over whatever data it
+    finds and must be restored before anything under it changes (last in, first out).
+    A failing :meth:`apply` puts the original back before it raises, so the parameter is never
+    left half-merged.
     """
 
     weight: torch.nn.Parameter
@@ -108,20 +116,37 @@ class MergedWeight:
     original_bias: torch.Tensor | None = None
     buffer: torch.Tensor | None = None
     applied: tuple[float, ...] | None = None
+    exclusive: bool = True
+    name: str = ""
+    """``part:path`` of the parameter, for error messages."""
+
+    def claim(self) -> None:
+        """Become the parameter's merge owner (exclusive merges; idempotent)."""
+        if self.exclusive:
+            claim(self.weight, self, self.name)
 
     def apply(self) -> None:
         multipliers = tuple(change.multiplier() for change in self.changes)
         if multipliers == self.applied:
             return
         if self.original is None:
+            self.claim()
             self.original = self.weight.data
             self.original_bias = self.bias.data if self.bias is not None else None
+        try:
+            self._merge(multipliers)
+        except BaseException:
+            self.restore()
+            raise
+
+    def _merge(self, multipliers: tuple[float, ...]) -> None:
         active = [(c, m) for c, m in zip(self.changes, multipliers, strict=True) if m != 0]
         if not active:
             self._use_original()
             self.applied = multipliers
             return
         original = self.original
+        assert original is not None
         fp32 = original.dtype == torch.float32
         if self.buffer is None:
             self.buffer = self.pool.take(original)
@@ -157,12 +182,13 @@ class MergedWeight:
             self.buffer = None
 
     def restore(self) -> None:
-        """Put the original tensors back: the very same bits, no copy."""
-        if self.original is None:
-            return
-        self._use_original()
-        self.original = self.original_bias = None
-        self.applied = None
+        """Put the original tensors back: the very same bits, no copy; release the claim."""
+        if self.original is not None:
+            self._use_original()
+            self.original = self.original_bias = None
+            self.applied = None
+        if self.exclusive:
+            release(self.weight, self)
 
     def drop_cache(self) -> None:
         for change in self.changes:

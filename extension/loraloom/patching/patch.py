@@ -23,6 +23,7 @@ from .binding import TORCH, Binding
 from .hooks import AttentionHook, ModuleHook
 from .keymap import KeyMap, Slot
 from .merge import Change, DeltaBudget, MergedWeight
+from .ownership import PatchError, PatchFailed
 from .pool import BufferPool
 from .specs import NetworkInput, NetworkSpec, to_spec
 
@@ -72,7 +73,13 @@ class _Contribution:
 
 
 class Patch:
-    """Networks applied to a model. Use as a context manager, or call :meth:`remove`."""
+    """Networks applied to a model. Use as a context manager, or call :meth:`remove`.
+
+    Not for concurrent use: one thread at a time calls a patch's methods, and no forward of the
+    model runs meanwhile. Patches of one model may be applied and removed from several threads
+    and in any order: hooks add up, and a parameter is merged by at most one patch
+    (:class:`PatchConflict` otherwise), so every removal order restores the original bits.
+    """
 
     def __init__(
         self,
@@ -173,19 +180,23 @@ class Patch:
 
         return multiplier
 
-    def _by_weight(self, contributions: list[_Contribution]) -> list[MergedWeight]:
+    def _by_weight(self, contributions: list[_Contribution], *, exclusive: bool) -> list[MergedWeight]:
         """One MergedWeight per parameter (an MHA's q/k/v slots share ``in_proj_weight``)."""
         merged: dict[int, MergedWeight] = {}
         for contribution in contributions:
             slot = contribution.slot
             weight = slot.weight
             if id(weight) not in merged:
-                merged[id(weight)] = MergedWeight(weight, slot.bias, self.pool)
+                parameter = {None: "weight", "out_proj": "out_proj.weight"}.get(slot.mha_slice, "in_proj_weight")
+                name = f"{slot.part}:{slot.path}.{parameter}"
+                merged[id(weight)] = MergedWeight(weight, slot.bias, self.pool, exclusive=exclusive, name=name)
             merged[id(weight)].changes.append(contribution.change)
         return list(merged.values())
 
     def _attach_merge(self) -> None:
-        self._merged = self._by_weight(self._contributions)
+        self._merged = self._by_weight(self._contributions, exclusive=True)
+        for weight in self._merged:  # claim them all first: a conflict costs no arithmetic
+            weight.claim()
         for weight in self._merged:
             weight.apply()
 
@@ -200,10 +211,13 @@ class Patch:
             part = "unet" if contributions[0].slot.part == "unet" else "te"
             target = self.keymap.binding.target_info(module)
             hook = ModuleHook(module, target, functools.partial(self._rows_of, part))
+            self._hooks.append(hook)  # before attaching: a failure part way is still detached
             hook.attach([(c.change.adapter, c.change.multiplier, c.change) for c in contributions])
-            self._hooks.append(hook)
         for contributions in attention.values():
-            self._attention.append(AttentionHook(contributions[0].slot.module, self._by_weight(contributions)))
+            module = contributions[0].slot.module
+            attention_hook = AttentionHook(module, self._by_weight(contributions, exclusive=False))
+            self._attention.append(attention_hook)
+            attention_hook.attach()
 
     # -- weights and progress -------------------------------------------------------------------
 
@@ -314,9 +328,16 @@ def apply(
 
     ``networks`` holds ``(Network, te, unet)`` tuples (weights may be schedules), ``(Network,
     Tag)`` pairs (weights, schedules, lbw, start/stop, dyn) or :class:`NetworkSpec`. Problems are
-    in ``report()``; a network that cannot be applied is skipped, never raised.
+    in ``report()``; a network whose file cannot be applied is skipped, never raised.
     ``delta_cache_bytes`` bounds the ΔW merge mode keeps to re-apply other weights quickly;
     ``pool`` (a :class:`BufferPool` a host keeps per model) lets merged weights reuse memory.
+
+    All or nothing: if patching fails part way, everything done so far is undone (every
+    parameter its very own bits, no hook left) before the error goes up —
+    :class:`PatchConflict` when merge mode meets a parameter another live patch has merged,
+    :class:`PatchFailed` (the cause chained) for an error of torch or memory, such as out of
+    memory in the buffer pool. Both are :class:`PatchError`, which a host shows as a problem.
+    Thread contract: see the README ("Patcher fault and thread contract").
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
@@ -326,6 +347,12 @@ def apply(
     if mode == "merge" and binding.merge_unavailable:
         raise ValueError(binding.merge_unavailable)
     patch = Patch(KeyMap(targets, binding), [to_spec(item) for item in networks], mode, delta_cache_bytes, pool)
-    with torch.no_grad():
-        patch._build()
+    try:
+        with torch.no_grad():
+            patch._build()
+    except BaseException as error:
+        patch.remove()  # all or nothing: every hook detached, every parameter its very own bits
+        if isinstance(error, (RuntimeError, MemoryError)) and not isinstance(error, PatchError):
+            raise PatchFailed(f"patching failed and was undone, the model is unchanged: {error}") from error
+        raise
     return patch
