@@ -198,9 +198,11 @@ def _hash_matches(library: Library, name: str, wanted: str) -> bool:
     if entry is None:
         return False
     try:
-        return library.hashes(entry).infotext_hash == wanted[:12]
+        hashes = library.hashes(entry)
     except OSError:
         return False
+    # A1111 and reForge write the addnet hash, Forge the whole-file sha256: either names the file
+    return wanted[:12] in (hashes.infotext_hash, hashes.sha256[:12])
 
 
 def on_ui_settings() -> None:

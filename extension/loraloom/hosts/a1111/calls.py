@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ...activation import ActivationSession, Row, cfg_rows
+from ..forge.rows import rows_from_options
 from .prompts import TextGroups
 
 
@@ -66,24 +67,41 @@ def _repeats(params: Any, images: int) -> list[int]:
 class CallDescriber:
     """Hooks on the model parts that describe each call (attached only while rows are routed)."""
 
-    def __init__(self, session: ActivationSession, targets: dict[str, Any], groups: TextGroups) -> None:
+    def __init__(
+        self, session: ActivationSession, targets: dict[str, Any], groups: TextGroups, text_model: Any = None
+    ) -> None:
+        """``text_model``: a model whose ``get_learned_conditioning`` sees the texts (Forge, where
+        the encoder modules only get token ids); its method is described for the patch's life."""
         self.session = session
         self.groups = groups
         self.rows: list[Row] = []
         self.offset = 0
-        self.handles = []
+        self.handles: list[Any] = []
+        self.text_model = text_model
         unet = targets.get("unet")
         if unet is not None:
-            self.handles.append(unet.register_forward_pre_hook(self._before_unet))
+            self.handles.append(unet.register_forward_pre_hook(self._before_unet, with_kwargs=True))
         for name in ("te1", "te2"):
             if targets.get(name) is not None:
                 self.handles.append(targets[name].register_forward_pre_hook(self._before_text))
+        if text_model is not None:
+            encode = text_model.get_learned_conditioning
+
+            def get_learned_conditioning(texts: Any, *args: Any, **kwargs: Any) -> Any:
+                self._describe_texts(texts)
+                return encode(texts, *args, **kwargs)
+
+            text_model.get_learned_conditioning = get_learned_conditioning
 
     def cfg_step(self, rows: Sequence[Row] | None) -> None:
         self.rows, self.offset = list(rows or []), 0
 
-    def _before_unet(self, module: Any, inputs: tuple) -> None:
+    def _before_unet(self, module: Any, inputs: tuple, kwargs: dict) -> None:
         batch = int(inputs[0].shape[0]) if inputs and hasattr(inputs[0], "shape") else 0
+        described = rows_from_options(batch, kwargs)  # Forge and reForge say it with each call
+        if described is not None:
+            self.session.unet_call(described)
+            return
         rows = self.rows[self.offset : self.offset + batch]
         self.offset += batch
         if len(rows) != batch:  # a call outside a described CFG step: no routed network acts
@@ -94,8 +112,11 @@ class CallDescriber:
         texts = inputs[0] if inputs else None
         if isinstance(texts, dict):  # an sgm conditioner's batch
             texts = texts.get("txt")
+        self._describe_texts(texts)
+
+    def _describe_texts(self, texts: Any) -> None:
         if not isinstance(texts, list):
-            return
+            return  # token ids (Forge's encoders): the texts were described at the method
         negative = bool(getattr(texts, "is_negative_prompt", False))
         self.session.encoding(self.groups.rows([str(t) for t in texts], negative))
 
@@ -103,3 +124,6 @@ class CallDescriber:
         for handle in self.handles:
             handle.remove()
         self.handles = []
+        if self.text_model is not None:
+            self.text_model.__dict__.pop("get_learned_conditioning", None)
+            self.text_model = None

@@ -20,7 +20,7 @@ from ...library import Library
 from ...syntax import Tag, parse_prompt
 from .calls import CallDescriber, cfg_layout, denoiser_step
 from .prompts import BatchTags, TextGroups, batch_slice, capture_batch
-from .targets import model_targets
+from .targets import ModelParts, model_parts
 
 
 @dataclass
@@ -86,16 +86,21 @@ class Session:
         hires = bool(getattr(p, "is_hr_pass", False))
         positive, problems = self._positive_tags(p, params_list, hires)
         negative = _negative_tags(p, hires, len(positive))
-        batch = self.core.plan(positive, negative, hires=hires, mode=settings.mode)
+        parts = model_parts(sd_model)
+        mode = settings.mode
+        if mode == "merge" and parts.binding.merge_unavailable:
+            problems.append(parts.binding.merge_unavailable)
+            mode = "hooks"
+        self.core.hash_of = parts.hash_of
+        batch = self.core.plan(positive, negative, hires=hires, mode=mode)
         if any(image for image in negative) and hasattr(p, "cached_uc"):
             # A1111 caches the negative conditioning by its text (tags stripped), shared by every
             # generation: with negative LoRAs it must be computed for this generation alone.
             p.cached_uc = [None, None]
         self._detach_describer()
-        targets = model_targets(sd_model) if sd_model is not None else {}
-        problems += self.core.apply(batch, targets, id(sd_model))
+        problems += self.core.apply(batch, parts.targets, id(sd_model), binding=parts.binding)
         if self.core.routed:
-            self._describe(p, batch, targets, hires)
+            self._describe(p, batch, parts, sd_model, hires)
         self._record_hashes(p, batch, settings, hires)
         self.problems = problems
         return problems
@@ -114,7 +119,7 @@ class Session:
             problems += [f"{parsed.text}: {d.message} ({d.hint})" for d in parsed.diagnostics if d.severity == "error"]
         return [tags], problems
 
-    def _describe(self, p: Any, batch: Plan, targets: dict[str, Any], hires: bool) -> None:
+    def _describe(self, p: Any, batch: Plan, parts: ModelParts, sd_model: Any, hires: bool) -> None:
         rows = batch.rows
         signatures = [
             tuple(n.acts_on_image(image) for n in rows.networks) for image in range(batch.images)
@@ -126,7 +131,7 @@ class Session:
                 texts = getattr(p, attribute, None)
                 if isinstance(texts, list) and len(texts) == batch.images:
                     setattr(p, attribute, groups.mark_prompts(texts, split_and=split_and))
-        self.describer = CallDescriber(self.core, targets, groups)
+        self.describer = CallDescriber(self.core, parts.targets, groups, sd_model if parts.texts_at_method else None)
 
     def on_cfg_denoiser(self, params: Any) -> None:
         """Before each CFG step: move schedules, and describe the batch's rows."""
