@@ -53,38 +53,59 @@ class Recorder:
         denoiser = getattr(params, "denoiser", None)
         sampler = getattr(denoiser, "sampler", None)
         cond = (getattr(sampler, "sampler_extra_args", None) or {}).get("cond")
-        uncond = params.text_uncond
-        if isinstance(uncond, dict):
-            uncond = uncond.get("crossattn")
         self.add(
             "cfg",
             step=getattr(denoiser, "step", None),
             total=getattr(denoiser, "total_steps", None),
             sampling_step=params.sampling_step,
             rows=int(params.x.shape[0]),
-            cond_rows=int(_rows(params.text_cond)),
-            uncond_rows=int(uncond.shape[0]),
+            cond_rows=_rows(params.text_cond),
+            uncond_rows=_rows(params.text_uncond),
             repeats=[len(parts) for parts in getattr(cond, "batch", [])],
         )
 
     def attach(self, sd_model: Any) -> None:
-        """Forward pre-hooks on the UNet and the text-encoder parts (removed by :meth:`detach`)."""
+        """Forward pre-hooks on the UNet and the text-encoder parts (removed by :meth:`detach`).
+
+        Forge's engine has no ``model``/``cond_stage_model``: its UNet is in ``forge_objects`` and
+        its texts are seen at ``get_learned_conditioning`` (its encoders get token ids)."""
         unet = getattr(getattr(sd_model, "model", None), "diffusion_model", None)
+        forge = getattr(sd_model, "forge_objects", None)
+        if unet is None and forge is not None:
+            unet = forge.unet.model.diffusion_model
         if unet is not None:
-            self.handles.append(unet.register_forward_pre_hook(self._unet))
+            self.handles.append(unet.register_forward_pre_hook(self._unet, with_kwargs=True))
         embedders = list(getattr(getattr(sd_model, "conditioner", None), "embedders", []) or [])
         parts = embedders or [getattr(sd_model, "cond_stage_model", None)]
         for index, part in enumerate(parts):
             if part is not None:
                 self.handles.append(part.register_forward_pre_hook(self._encoder(f"te{index + 1}")))
+        if not any(parts) and forge is not None:
+            self.wrapped = sd_model
+            encode = sd_model.get_learned_conditioning
+            record = self._encoder("engine")
+
+            def get_learned_conditioning(texts: Any, *args: Any, **kwargs: Any) -> Any:
+                record(None, (texts,))
+                return encode(texts, *args, **kwargs)
+
+            sd_model.get_learned_conditioning = get_learned_conditioning
 
     def detach(self) -> None:
         for handle in self.handles:
             handle.remove()
         self.handles = []
+        wrapped = getattr(self, "wrapped", None)
+        if wrapped is not None:
+            wrapped.__dict__.pop("get_learned_conditioning", None)
+            self.wrapped = None
 
-    def _unet(self, module: Any, inputs: tuple) -> None:
-        self.add("unet", rows=int(inputs[0].shape[0]))
+    def _unet(self, module: Any, inputs: tuple, kwargs: dict) -> None:
+        fields: dict[str, Any] = {"rows": int(inputs[0].shape[0])}
+        options = kwargs.get("transformer_options")
+        if isinstance(options, dict) and "cond_or_uncond" in options:
+            fields["cond_or_uncond"] = list(options["cond_or_uncond"])
+        self.add("unet", **fields)
 
     def _encoder(self, part: str) -> Any:
         def hook(module: Any, inputs: tuple) -> None:
@@ -98,10 +119,10 @@ class Recorder:
         return hook
 
 
-def _rows(tensor: Any) -> int:
+def _rows(tensor: Any) -> int | None:
     if isinstance(tensor, dict):
         tensor = tensor.get("crossattn")
-    return tensor.shape[0]
+    return int(tensor.shape[0]) if hasattr(tensor, "shape") else None
 
 
 def recorder_from_env() -> Recorder:
