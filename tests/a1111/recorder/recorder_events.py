@@ -125,5 +125,37 @@ def _rows(tensor: Any) -> int | None:
     return int(tensor.shape[0]) if hasattr(tensor, "shape") else None
 
 
+def catalogue(sd_model: Any) -> dict[str, list[list]]:
+    """Every module with a weight in the model's parts: ``[path, class, weight shape, dtype]``."""
+    forge = getattr(sd_model, "forge_objects", None)
+    parts: dict[str, Any] = {}
+    unet = getattr(getattr(sd_model, "model", None), "diffusion_model", None)
+    if unet is None and forge is not None:
+        unet = forge.unet.model.diffusion_model
+    parts["unet"] = unet
+    embedders = list(getattr(getattr(sd_model, "conditioner", None), "embedders", []) or [])
+    if embedders:
+        parts.update({f"te{i + 1}": e for i, e in enumerate(embedders)})
+    elif getattr(sd_model, "cond_stage_model", None) is not None:
+        parts["te1"] = sd_model.cond_stage_model
+    elif forge is not None:
+        encoders = forge.clip.cond_stage_model
+        for part, name in (("te1", "clip_l"), ("te2", "clip_g")):
+            if hasattr(encoders, name):
+                parts[part] = getattr(encoders, name)
+    result = {}
+    for part, module in parts.items():
+        if module is None:
+            continue
+        rows = []
+        for name, child in module.named_modules():
+            weight = getattr(child, "weight", None)
+            if hasattr(weight, "shape"):
+                kind = type(child)
+                rows.append([name, f"{kind.__module__}.{kind.__qualname__}", list(weight.shape), str(weight.dtype)])
+        result[part] = rows
+    return result
+
+
 def recorder_from_env() -> Recorder:
     return Recorder(os.environ.get("LORALOOM_RECORD") or None)

@@ -30,6 +30,14 @@ class RecorderScript(scripts.Script):
         activate.recorder_original = original
         extra_networks.activate = activate
         RECORDER.attach(shared.sd_model)
+        path = os.environ.get("LORALOOM_CATALOGUE")
+        if path and not os.path.exists(path):
+            import json
+
+            from recorder_events import catalogue
+
+            with open(path, "w", encoding="utf-8") as stream:
+                json.dump(catalogue(shared.sd_model), stream)
 
     def process(self, p, *args):
         RECORDER.add(
