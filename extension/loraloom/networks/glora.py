@@ -6,8 +6,6 @@ import torch
 
 from .adapter import Adapter, TargetInfo, TensorSource, alpha_scale, reshape_like
 
-SUFFIXES = ("a1.weight", "a2.weight", "b1.weight", "b2.weight", "alpha")
-
 
 class GLoRA(Adapter):
     kind = "glora"

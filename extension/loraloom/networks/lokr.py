@@ -10,8 +10,6 @@ import torch
 from .adapter import Adapter, TargetInfo, TensorSource, alpha_scale, reshape_like
 from .loha import tucker
 
-SUFFIXES = ("lokr_w1", "lokr_w1_a", "lokr_w1_b", "lokr_w2", "lokr_w2_a", "lokr_w2_b", "lokr_t2", "alpha")
-
 
 class LoKr(Adapter):
     kind = "lokr"

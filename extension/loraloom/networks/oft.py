@@ -13,8 +13,6 @@ import torch
 
 from .adapter import Adapter, TargetInfo, TensorSource
 
-SUFFIXES = ("oft_blocks", "oft_diag", "rescale", "alpha")
-
 
 def cayley(blocks: torch.Tensor, constraint: float) -> torch.Tensor:
     eye = torch.eye(blocks.shape[-1], device=blocks.device, dtype=blocks.dtype)
