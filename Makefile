@@ -7,13 +7,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 COMPAT := .venv-a1111-py310
 GRADIO3 := .venv-gradio3
+LATEST := .venv-latest
 TORCH := torch==2.13.0
 PIP_QUIET ?= -q
 
 SAMPLE_PROMPT := masterpiece, <lora:styles/ink v2:0.8>, 1girl <lora:detail:0.4@0,1@0.5:hr=0.6> <hypernet:old:1>
 SAMPLE_NEGATIVE := lowres, <lora:bad-hands:-0.5>
 
-.PHONY: run test lint unit compat gradio3 browser bench clean
+.PHONY: run test lint unit compat gradio3 latest browser bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,7 +35,7 @@ run: $(VENV)/.installed
 	$(BIN)/loraloom parse --negative "$(SAMPLE_NEGATIVE)" "$(SAMPLE_PROMPT)"
 	$(BIN)/loraloom ui
 
-test: lint unit compat gradio3
+test: lint unit compat gradio3 latest
 
 lint: $(VENV)/.test-installed
 	$(BIN)/ruff check extension tests scripts install.py benchmarks
@@ -71,8 +72,25 @@ compat: $(COMPAT)/.installed
 	$(COMPAT)/bin/python -c "import lark, sys; print('compat env: Python', sys.version.split()[0], 'lark', lark.__version__)"
 	$(COMPAT)/bin/python -m pytest tests/syntax tests/cli/test_parse_cli.py tests/library/test_without_torch.py
 
+# The patching, network and diffusers-host suites again against the newest diffusers, transformers
+# and peft: no gradio here, so none of its pins (.venv keeps transformers < 5 for gradio 4.40).
+# `latest` upgrades the three on every run (torch stays pinned), so a rename is caught the day it ships.
+$(LATEST)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(LATEST)
+	$(LATEST)/bin/pip install $(PIP_QUIET) --upgrade pip
+	$(LATEST)/bin/pip install $(PIP_QUIET) $(TORCH)
+	$(LATEST)/bin/pip install $(PIP_QUIET) safetensors lark numpy pytest hypothesis lycoris-lora
+	$(LATEST)/bin/pip install $(PIP_QUIET) --no-deps -e .
+	touch $@
+
+latest: $(LATEST)/.installed
+	$(LATEST)/bin/pip install $(PIP_QUIET) --upgrade $(TORCH) diffusers transformers peft
+	$(LATEST)/bin/python -c "import diffusers, peft, torch, transformers; print('latest env: diffusers', \
+		diffusers.__version__, 'transformers', transformers.__version__, 'peft', peft.__version__, 'torch', torch.__version__)"
+	$(LATEST)/bin/python -m pytest -p no:cacheprovider tests/patching tests/hosts tests/networks
+
 bench: $(VENV)/.installed
 	for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 clean:
-	rm -rf $(VENV) $(COMPAT) $(GRADIO3) build .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(COMPAT) $(GRADIO3) $(LATEST) build .pytest_cache .ruff_cache .hypothesis

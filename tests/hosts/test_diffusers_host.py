@@ -87,14 +87,19 @@ def test_weights_problems_and_schedules(tmp_path, library_file) -> None:
 
 
 @pytest.mark.parametrize("mode", ["hooks", "merge"])
-def test_sdxl_pipeline_matches_diffusers_fuse_lora(tmp_path, mode: str) -> None:
+@pytest.mark.parametrize("projection", [False, True], ids=["encoders", "with-text-projection"])
+def test_sdxl_pipeline_matches_diffusers_fuse_lora(tmp_path, mode: str, projection: bool) -> None:
+    """``projection``: the file also changes the second encoder's ``text_projection``
+    (``lora_te2_text_projection``, as OneTrainer writes it), which diffusers applies too."""
     from tests.fixtures.pipelines import tiny_sdxl_pipeline
 
     pipeline = tiny_sdxl_pipeline(tmp_path / "model")
     tensors = kohya_lora_for(_Only(pipeline.unet), "lora_unet", rank=4, alpha=2.0, scale=0.3)
     tensors.update(kohya_lora_for(pipeline.text_encoder, "lora_te1", rank=4, alpha=4.0, seed=1, scale=0.3))
     tensors.update(kohya_lora_for(pipeline.text_encoder_2, "lora_te2", rank=4, alpha=4.0, seed=2, scale=0.3))
-    tensors = {k: v for k, v in tensors.items() if "text_projection" not in k}  # kohya never trains it
+    if not projection:  # kohya never trains it
+        tensors = {k: v for k, v in tensors.items() if "text_projection" not in k}
+    assert projection == ("lora_te2_text_projection.lora_up.weight" in tensors)
     root = tmp_path / "Lora"
     root.mkdir()
     path = write_file(root / "xl.safetensors", tensors)
@@ -102,7 +107,9 @@ def test_sdxl_pipeline_matches_diffusers_fuse_lora(tmp_path, mode: str) -> None:
     library = Library([str(root)])
     library.refresh()
     with DiffusersLoRAs(pipeline, library, mode=mode).activate("a cat, <lora:xl:1>", num_inference_steps=3) as run:
-        assert run.problems == [] and len(run.patch.report()[0].matched) == len(tensors) // 3
+        report = run.patch.report()[0]
+        assert run.problems == [] and len(report.matched) == len(tensors) // 3
+        assert ("lora_te2_text_projection" in report.matched) == projection
         ours = generate(pipeline, run.prompt, callback_on_step_end=run.callback_on_step_end)
     reference_pipeline = tiny_sdxl_pipeline(tmp_path / "model")
     reference_pipeline.load_lora_weights(path)

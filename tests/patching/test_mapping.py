@@ -24,9 +24,14 @@ def unet_tree(family: str, naming: str) -> nn.Module:
     return tree(((m.ldm if naming == "ldm" else m.path), meta_module(m)) for m in modules)  # type: ignore[misc]
 
 
-def hf_text_tree(family: str, part: str, wrapped: bool) -> nn.Module:
+def hf_text_tree(family: str, part: str, wrapped: bool, flat: bool = False) -> nn.Module:
+    """``flat``: without the ``text_model.`` level, as transformers 5's ``CLIPTextModel``."""
     prefix = "wrapped.transformer." if wrapped else ""
-    return tree((prefix + m.path, meta_module(m)) for m in catalogue(family) if m.part == part)
+    return tree(
+        (prefix + (m.path.removeprefix("text_model.") if flat else m.path), meta_module(m))
+        for m in catalogue(family)
+        if m.part == part
+    )
 
 
 def expected_shape(module) -> tuple[int, ...]:  # type: ignore[no-untyped-def]
@@ -48,9 +53,10 @@ def test_every_unet_module_is_found_under_every_spelling(family: str, naming: st
 
 @pytest.mark.parametrize("family", FAMILIES)
 @pytest.mark.parametrize("wrapped", [False, True])
-def test_hf_text_encoders(family: str, wrapped: bool) -> None:
+@pytest.mark.parametrize("flat", [False, True], ids=["text_model", "transformers5"])
+def test_hf_text_encoders(family: str, wrapped: bool, flat: bool) -> None:
     parts = ["te1", "te2"] if family == "sdxl" else ["te1"]
-    keymap = KeyMap({part: hf_text_tree(family, part, wrapped) for part in parts})
+    keymap = KeyMap({part: hf_text_tree(family, part, wrapped, flat) for part in parts})
     for module in (m for m in catalogue(family) if m.part in parts):
         peft_prefix = "text_encoder_2" if module.part == "te2" else "text_encoder"
         for stem in (module.kohya_stem(), f"{peft_prefix}.{module.path}"):
@@ -59,6 +65,34 @@ def test_hf_text_encoders(family: str, wrapped: bool) -> None:
             assert slot.weight_shape == expected_shape(module)
     if family == "sdxl":  # kohya SDXL writes lora_te1_ for the first encoder
         assert keymap.find("lora_te1_text_model_encoder_layers_0_self_attn_q_proj").part == "te1"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("projection", [False, True], ids=["CLIPTextModel", "CLIPTextModelWithProjection"])
+def test_real_transformers_text_models_map_as_files_name_them(projection: bool) -> None:
+    """Whatever the installed transformers nests (5 dropped ``text_model.`` from CLIPTextModel
+    only), files' ``text_model`` stems land, and SDXL's ``lora_te2_text_projection`` too."""
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+
+    config = CLIPTextConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4)
+    with torch.device("meta"):
+        model = (CLIPTextModelWithProjection if projection else CLIPTextModel)(config)
+    part = "te2" if projection else "te1"
+    keymap = KeyMap({part: model})
+    prefix = "lora_te2" if projection else "lora_te"
+    for stem in (
+        f"{prefix}_text_model_encoder_layers_1_self_attn_q_proj",
+        f"{prefix}_text_model_encoder_layers_0_mlp_fc2",
+        f"{prefix}_text_model_final_layer_norm",
+    ):
+        slot = keymap.find(stem)
+        assert slot is not None and slot.part == part, stem
+        assert slot.module is model.get_submodule(slot.path)
+    slot = keymap.find("lora_te2_text_projection")
+    if projection:
+        assert slot is not None and slot.module is model.text_projection
+        assert keymap.find("text_encoder_2.text_projection") is slot
+    else:
+        assert slot is None
 
 
 @pytest.mark.parametrize(("family", "part"), [("sd2", "te1"), ("sdxl", "te2")])

@@ -2,7 +2,8 @@
 
 Pure key-name and shape logic (no tensors are read): a key is split into the *stem* naming the
 target module and the *suffix* naming the tensor's role; the set of suffixes of a stem decides
-its kind, as ComfyUI, A1111 and InvokeAI all do.
+its kind, as ComfyUI, A1111 and InvokeAI all do. Which suffixes make which kind, and how a
+kind's rank, width and conv-ness are read, is the kinds table's (:mod:`loraloom.kinds`).
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+
+from ..kinds import DORA_SUFFIX, detect, kind_named
 
 # diffusers/PEFT spellings of a LoRA pair and what they mean in kohya terms
 _DIFFUSERS_SUFFIXES = [
@@ -30,16 +33,13 @@ _DIFFUSERS_SUFFIXES = [
 _OLD_PROCESSOR = re.compile(r"^(?P<path>.+)\.processor\.(?P<proj>to_q|to_k|to_v|to_out)_lora\.(?P<ab>down|up)\.weight$")
 _KOHYA_PREFIX = re.compile(r"^(lora_(unet|te\d?|prior_unet|prior_te|transformer)|oft_unet|lycoris)_")
 
-KINDS = ("lora", "dora", "loha", "lokr", "ia3", "oft", "boft", "glora", "full", "norm")
-
-
 @dataclass(frozen=True)
 class ModuleKeys:
     """All keys of one target module: ``suffix → key`` and the kind they make up."""
 
     stem: str
     kind: str | None
-    """One of :data:`KINDS`, or ``None`` when the suffixes match no known kind."""
+    """A name of :data:`loraloom.kinds.KINDS`, or ``None`` when the suffixes match no known kind."""
     keys: dict[str, str]
     dora: bool = False
 
@@ -81,80 +81,31 @@ def group_modules(shapes: Mapping[str, tuple[int, ...]]) -> tuple[list[ModuleKey
         if kind is None:
             stray.extend(keys.values())
             continue
-        modules.append(ModuleKeys(stem=stem, kind=kind, keys=keys, dora="dora_scale" in keys))
+        modules.append(ModuleKeys(stem=stem, kind=kind, keys=keys, dora=DORA_SUFFIX in keys))
     return modules, stray
+
+
+def suffix_shapes(keys: Mapping[str, str], shapes: Mapping[str, tuple[int, ...]]) -> dict[str, tuple[int, ...]]:
+    """``suffix → shape`` of one module (what the kinds table's rules read)."""
+    return {suffix: shapes[key] for suffix, key in keys.items()}
 
 
 def classify(keys: Mapping[str, str], shapes: Mapping[str, tuple[int, ...]]) -> str | None:
     """The kind a stem's suffixes make up (``None``: not a module we know)."""
-    present = set(keys)
-    base: str | None = None
-    if "hada_w1_a" in present and "hada_w2_a" in present:
-        base = "loha"
-    elif present & {"lokr_w1", "lokr_w1_a"} and present & {"lokr_w2", "lokr_w2_a"}:
-        base = "lokr"
-    elif {"a1.weight", "a2.weight", "b1.weight", "b2.weight"} <= present:
-        base = "glora"
-    elif "oft_blocks" in present:
-        base = "boft" if len(shapes[keys["oft_blocks"]]) == 4 else "oft"
-    elif "oft_diag" in present:
-        base = "oft"
-    elif "w_norm" in present:
-        base = "norm"
-    elif "diff" in present:
-        base = "full"
-    elif {"weight", "on_input"} <= present:
-        base = "ia3"
-    elif {"lora_up.weight", "lora_down.weight"} <= present:
-        base = "lora"
-    if base == "lora" and "dora_scale" in present:
-        return "dora"
-    return base
+    kind = detect(suffix_shapes(keys, shapes))
+    return kind.name if kind else None
 
 
 def module_rank(module: ModuleKeys, shapes: Mapping[str, tuple[int, ...]]) -> int | None:
     """The rank a module's alpha is divided by (``None`` for kinds without a rank)."""
-    keys = module.keys
-    if module.kind in ("lora", "dora"):
-        return shapes[keys["lora_down.weight"]][0]
-    if module.kind == "loha":
-        return shapes[keys["hada_w1_b"]][0]
-    if module.kind == "lokr":
-        for suffix in ("lokr_w1_b", "lokr_w2_b"):
-            if suffix in keys:
-                return shapes[keys[suffix]][0]
-        return None
-    if module.kind == "glora":
-        return shapes[keys["a2.weight"]][0]
-    return None
+    return kind_named(module.kind).rank(suffix_shapes(module.keys, shapes)) if module.kind else None
 
 
 def module_input_width(module: ModuleKeys, shapes: Mapping[str, tuple[int, ...]]) -> int | None:
     """The target's input width, for kinds whose tensors show it (``None`` otherwise)."""
-    keys = module.keys
-
-    def shape(suffix: str) -> tuple[int, ...]:
-        return shapes[keys[suffix]]
-
-    if module.kind in ("lora", "dora"):
-        down = shape("lora_down.weight")
-        return down[1] if len(down) == 2 or down[2:] == (1, 1) else None
-    if module.kind == "loha":
-        return shape("hada_w1_b")[1] if "hada_t1" not in keys else None
-    if module.kind == "full":
-        return shape("diff")[1] if len(shape("diff")) >= 2 else None
-    if module.kind == "glora":
-        return shape("a1.weight")[0]
-    if module.kind == "lokr" and "lokr_w1" in keys and "lokr_w2" in keys and len(shape("lokr_w2")) == 2:
-        return shape("lokr_w1")[1] * shape("lokr_w2")[1]
-    return None
+    return kind_named(module.kind).input_width(suffix_shapes(module.keys, shapes)) if module.kind else None
 
 
 def module_is_conv(module: ModuleKeys, shapes: Mapping[str, tuple[int, ...]]) -> bool | None:
     """Whether the target is a Conv2d (4-D tensors) or a Linear (2-D), when the kind shows it."""
-    dims = {
-        len(shapes[key]) for suffix, key in module.keys.items() if suffix not in ("alpha", "dora_scale", "on_input")
-    }
-    if module.kind in ("lora", "dora", "full", "glora") or (module.kind == "lokr" and "lokr_w2" in module.keys):
-        return 4 in dims
-    return None
+    return kind_named(module.kind).is_conv(suffix_shapes(module.keys, shapes)) if module.kind else None

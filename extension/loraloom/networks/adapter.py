@@ -60,9 +60,17 @@ class Adapter:
     """False when the multiplier acts inside the formula (BOFT): then ΔW is recomputed per m."""
     needs_weight = False
     """True when ΔW depends on the target's own weight (IA3, OFT, GLoRA, DoRA)."""
+    convention: str | None = None
+    """Which of a kind's historical readings the file was taken in, when it has several
+    (legacy OFT, LyCORIS-1 GLoRA): ``report()`` says it."""
 
     def __init__(self, target: TargetInfo) -> None:
         self.target = target
+
+    @classmethod
+    def build(cls, target: TargetInfo, get: TensorSource, host_module: nn.Module, *, dyn: int | None = None) -> Adapter:
+        """The adapter for one host module; kinds that need more than their tensors override it."""
+        return cls(target, get)
 
     def delta_weight(self, weight: torch.Tensor, multiplier: float = 1.0) -> torch.Tensor:
         raise NotImplementedError

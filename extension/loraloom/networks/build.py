@@ -1,35 +1,18 @@
-"""Turn one module of a :class:`Network` into the adapter of its kind, for one target module."""
+"""Turn one module of a :class:`Network` into the adapter of its kind, for one target module.
+
+The kind's row in :mod:`loraloom.kinds` names the adapter class; a module with ``dora_scale``
+(of any kind) is wrapped in DoRA's weight decomposition.
+"""
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 import torch
 from torch import nn
 
+from ..kinds import DORA_SUFFIX, kind_named
 from .adapter import Adapter, TargetInfo
 from .dora import DoRA
-from .full import Full, Norm
-from .glora import GLoRA
-from .ia3 import IA3
-from .loha import LoHa
-from .lokr import LoKr
-from .lora import LoRA
 from .network import Network, NetworkModule
-from .oft import BOFT, OFT
-
-KIND_CLASSES: dict[str, Callable[..., Adapter]] = {
-    "lora": LoRA,
-    "dora": LoRA,  # wrapped in DoRA below
-    "loha": LoHa,
-    "lokr": LoKr,
-    "ia3": IA3,
-    "oft": OFT,
-    "boft": BOFT,
-    "glora": GLoRA,
-    "full": Full,
-    "norm": Norm,
-}
 
 
 class BadTensors(ValueError):
@@ -55,15 +38,9 @@ def build_adapter(
             raise BadTensors(f"tensor '{key}' holds NaN or infinite values")
         return tensor
 
-    kind_class = KIND_CLASSES[module.kind]
-    if kind_class is Norm:
-        groups = host_module.num_groups if isinstance(host_module, nn.GroupNorm) else 0
-        adapter: Adapter = Norm(target, get, groups=groups, eps=getattr(host_module, "eps", 1e-5))
-    elif kind_class is LoRA:
-        adapter = LoRA(target, get, dyn=dyn)
-    else:
-        adapter = kind_class(target, get)
-    dora_scale = get("dora_scale")
+    adapter_class: type[Adapter] = kind_named(module.kind).adapter_class()
+    adapter = adapter_class.build(target, get, host_module, dyn=dyn)
+    dora_scale = get(DORA_SUFFIX)
     if dora_scale is not None:
         adapter = DoRA(adapter, dora_scale)
     _check_shape(adapter, target, module)

@@ -12,8 +12,6 @@ import torch
 
 from .adapter import Adapter
 
-SUFFIX = "dora_scale"
-
 
 class DoRA(Adapter):
     kind = "dora"
@@ -37,6 +35,10 @@ class DoRA(Adapter):
             norm = merged.transpose(0, 1).reshape(merged.shape[1], -1).norm(dim=1).reshape(self.dora_scale.shape)
         decomposed = merged * (self.dora_scale / (norm + torch.finfo(torch.float32).eps))
         return (decomposed - original) * multiplier
+
+    @property
+    def convention(self) -> str | None:  # type: ignore[override]
+        return self.base.convention
 
     def tensors(self) -> list[torch.Tensor]:
         return [*self.base.tensors(), self.dora_scale]

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from .adapter import Adapter, TargetInfo, TensorSource, apply_weight, reshape_like
-
-SUFFIXES = ("diff", "diff_b", "w_norm", "b_norm")
 
 
 class Full(Adapter):
@@ -43,6 +42,12 @@ class Norm(Adapter):
         super().__init__(target)
         self.w_norm, self.b_norm = get("w_norm"), get("b_norm")
         self.groups, self.eps = groups, eps
+
+    @classmethod
+    def build(cls, target: TargetInfo, get: TensorSource, host_module: nn.Module, *, dyn: int | None = None) -> Norm:
+        """A GroupNorm's group count and either norm's eps come from the host module."""
+        groups = host_module.num_groups if isinstance(host_module, nn.GroupNorm) else 0
+        return cls(target, get, groups=groups, eps=getattr(host_module, "eps", 1e-5))
 
     def delta_weight(self, weight: torch.Tensor, multiplier: float = 1.0) -> torch.Tensor:
         return reshape_like(self.w_norm, self.target.weight_shape) * multiplier  # type: ignore[arg-type]

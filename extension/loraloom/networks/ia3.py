@@ -9,8 +9,6 @@ import torch
 
 from .adapter import Adapter, TargetInfo, TensorSource, apply_weight
 
-SUFFIXES = ("weight", "on_input")
-
 
 class IA3(Adapter):
     kind = "ia3"

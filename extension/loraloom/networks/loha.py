@@ -6,8 +6,6 @@ import torch
 
 from .adapter import Adapter, TargetInfo, TensorSource, alpha_scale, reshape_like
 
-SUFFIXES = ("hada_w1_a", "hada_w1_b", "hada_w2_a", "hada_w2_b", "hada_t1", "hada_t2", "alpha")
-
 
 def tucker(t: torch.Tensor, wa: torch.Tensor, wb: torch.Tensor) -> torch.Tensor:
     """R[p, q, ...] = Σ_ij t[i, j, ...] · wa[i, p] · wb[j, q]."""

@@ -1,16 +1,16 @@
 """LoKr: ``kron(w1, w2) · scale``; each factor full or low-rank (``_a·_b``), ``lokr_t2`` Tucker.
 
-scale = alpha/rank when a low-rank factor exists, else 1 (LyCORIS stores alpha = dim then).
+scale = alpha/rank when a low-rank factor exists, else 1 (LyCORIS stores alpha = dim then); the
+rank is the kinds table's (the ``_b`` factor's first axis, as A1111 and ComfyUI read it).
 """
 
 from __future__ import annotations
 
 import torch
 
+from ..kinds import kind_named
 from .adapter import Adapter, TargetInfo, TensorSource, alpha_scale, reshape_like
 from .loha import tucker
-
-SUFFIXES = ("lokr_w1", "lokr_w1_a", "lokr_w1_b", "lokr_w2", "lokr_w2_a", "lokr_w2_b", "lokr_t2", "alpha")
 
 
 class LoKr(Adapter):
@@ -21,8 +21,9 @@ class LoKr(Adapter):
         self.w1, self.w1a, self.w1b = get("lokr_w1"), get("lokr_w1_a"), get("lokr_w1_b")
         self.w2, self.w2a, self.w2b = get("lokr_w2"), get("lokr_w2_a"), get("lokr_w2_b")
         self.t2 = get("lokr_t2")
-        low_rank = self.w1a if self.w1a is not None else self.w2a
-        self.scale = 1.0 if low_rank is None else alpha_scale(get("alpha"), low_rank.shape[1])
+        present = {"lokr_w1_b": self.w1b, "lokr_w2_b": self.w2b}
+        rank = kind_named("lokr").rank({s: tuple(t.shape) for s, t in present.items() if t is not None})
+        self.scale = 1.0 if rank is None else alpha_scale(get("alpha"), rank)
 
     def _w2(self) -> torch.Tensor:
         if self.w2 is not None:

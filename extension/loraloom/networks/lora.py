@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from .adapter import Adapter, TargetInfo, TensorSource, alpha_scale, reshape_like
-
-SUFFIXES = ("lora_down.weight", "lora_up.weight", "lora_mid.weight", "alpha")
 
 
 class LoRA(Adapter):
@@ -35,6 +34,10 @@ class LoRA(Adapter):
             down, up = down.flatten(1), up.flatten(1)
         self.down, self.up = down, up
         self.scale = alpha_scale(get("alpha"), self.rank)
+
+    @classmethod
+    def build(cls, target: TargetInfo, get: TensorSource, host_module: nn.Module, *, dyn: int | None = None) -> LoRA:
+        return cls(target, get, dyn=dyn)
 
     def delta_weight(self, weight: torch.Tensor, multiplier: float = 1.0) -> torch.Tensor:
         up, down = self.up.flatten(1), self.down.flatten(1)

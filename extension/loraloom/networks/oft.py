@@ -1,8 +1,10 @@
-"""OFT and BOFT: orthogonal (Cayley) rotations of the target's output channels.
+"""OFT and BOFT: orthogonal rotations of the target's output channels.
 
-diag-OFT (``oft_blocks`` [blocks, size, size], legacy ``oft_diag``): Q = B − Bᵀ, shrunk to the
-COFT constraint (alpha × out) when larger; R = (I + Q)(I − Q)⁻¹; each block of output rows
-becomes Rᵀ·W_block (LyCORIS's convention); ΔW = W' − W, linear in the multiplier.
+diag-OFT (``oft_blocks`` [blocks, size, size]): Q = B − Bᵀ, shrunk to the COFT constraint
+(alpha × out) when larger; R = (I + Q)(I − Q)⁻¹ (Cayley); each block of output rows becomes
+Rᵀ·W_block (LyCORIS's convention); ΔW = W' − W, linear in the multiplier.
+Legacy ``oft_diag`` (LyCORIS 2.0 development releases) holds R without a Cayley transform, in
+one of two readings told apart by the blocks' diagonal (see :func:`legacy_reading`).
 BOFT (``oft_blocks`` [m, blocks, size, size]): m butterfly stages; the multiplier interpolates
 each stage toward identity (so ΔW is recomputed per multiplier). Optional ``rescale`` scales rows.
 """
@@ -12,8 +14,6 @@ from __future__ import annotations
 import torch
 
 from .adapter import Adapter, TargetInfo, TensorSource
-
-SUFFIXES = ("oft_blocks", "oft_diag", "rescale", "alpha")
 
 
 def cayley(blocks: torch.Tensor, constraint: float) -> torch.Tensor:
@@ -26,6 +26,21 @@ def cayley(blocks: torch.Tensor, constraint: float) -> torch.Tensor:
     return (eye + q) @ torch.linalg.inv(eye - q)
 
 
+LEGACY_ROTATION = "oft_diag read as the rotation blocks themselves (LyCORIS 2.0.0.dev9–10; as A1111 reads it)"
+LEGACY_DIFFERENCE = "oft_diag read as the difference R − I (zero-initialised, LyCORIS 2.0.0.dev2–8)"
+
+
+def legacy_reading(diag: torch.Tensor) -> str:
+    """Which LyCORIS release wrote an ``oft_diag``, from its values.
+
+    ``lycoris/modules/diag_oft.py`` saved it twice without a Cayley transform: from 2.0.0.dev9
+    (commit 8d01ba3) identity-initialised and used as R itself (W' = (m·R + (1−m)·I)ᵀ·W, A1111's
+    ``is_R`` reading), before that zero-initialised and used as R − I (W' = (m·D + I)ᵀ·W). Trained
+    blocks stay close to where they started, so a diagonal near 1 is the first, near 0 the second.
+    """
+    return LEGACY_ROTATION if float(diag.diagonal(dim1=-2, dim2=-1).mean()) > 0.5 else LEGACY_DIFFERENCE
+
+
 class OFT(Adapter):
     kind = "oft"
     needs_weight = True
@@ -33,13 +48,23 @@ class OFT(Adapter):
     def __init__(self, target: TargetInfo, get: TensorSource) -> None:
         super().__init__(target)
         blocks = get("oft_blocks")
-        self.blocks = blocks if blocks is not None else get("oft_diag")
         self.rescale = get("rescale")
+        self.needs_cayley = blocks is not None
+        if blocks is None:  # legacy oft_diag: R as saved (no Cayley transform, no constraint)
+            blocks = get("oft_diag")
+            assert blocks is not None
+            self.convention = legacy_reading(blocks)
+            if self.convention == LEGACY_DIFFERENCE:
+                blocks = blocks + torch.eye(blocks.shape[-1], device=blocks.device)
+        self.blocks = blocks
         alpha = get("alpha")
         self.constraint = (float(alpha.float().reshape(-1)[0]) if alpha is not None else 0.0) * target.weight_shape[0]
 
+    def _rotation(self) -> torch.Tensor:
+        return cayley(self.blocks, self.constraint) if self.needs_cayley else self.blocks
+
     def delta_weight(self, weight: torch.Tensor, multiplier: float = 1.0) -> torch.Tensor:
-        rotation = cayley(self.blocks, self.constraint)  # type: ignore[arg-type]
+        rotation = self._rotation()
         eye = torch.eye(rotation.shape[-1], device=rotation.device)
         count, size = rotation.shape[0], rotation.shape[1]
         original = weight.float()
@@ -57,7 +82,7 @@ class BOFT(OFT):
     def delta_weight(self, weight: torch.Tensor, multiplier: float = 1.0) -> torch.Tensor:
         stages, _, size, _ = self.blocks.shape  # type: ignore[union-attr]
         half = size // 2
-        rotations = cayley(self.blocks, self.constraint)  # type: ignore[arg-type]
+        rotations = self._rotation()
         eye = torch.eye(size, device=rotations.device)
         original = weight.float()
         current = original

@@ -19,9 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..kinds import kind_named
 from ..networks.adapter import Adapter, TargetInfo
-from ..networks.full import Norm
-from ..networks.ia3 import IA3
 from ..networks.lora import LoRA
 from .merge import Change, MergedWeight
 
@@ -172,7 +171,7 @@ class ModuleHook:
 def _change_output(change: Change, x: torch.Tensor, weight: torch.Tensor, multiplier: float) -> torch.Tensor:
     """One non-fused adapter's output change at ``multiplier``."""
     adapter = change.adapter
-    if isinstance(adapter, LoRA | IA3 | Norm):  # their own paths need no ΔW
+    if kind_named(adapter.kind).forward_without_delta:
         return adapter.delta_output(x, weight) * multiplier
     if adapter.linear_in_multiplier:
         return adapter.delta_output(x, weight, change.delta(1.0, weight)) * multiplier

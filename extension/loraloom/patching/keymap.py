@@ -2,16 +2,16 @@
 
 Every patchable module of every part passed (``unet``, ``te1``, ``te2``) is listed under every
 stem a file may use for it: kohya (diffusers and LDM spellings), diffusers/PEFT, LyCORIS.
-The model's own naming is detected, not passed: diffusers/transformers, CompVis/sgm LDM UNets,
-A1111's wrapped HF CLIP, and open_clip text encoders whose ``MultiheadAttention`` keeps q/k/v
-in one ``in_proj_weight`` (each gets its own slot, a slice of that matrix). Unmatched keys are
-then a set difference.
+The model's own naming is detected, not passed: diffusers/transformers (CLIP text models with or
+without transformers 4's ``text_model.`` level), CompVis/sgm LDM UNets, A1111's wrapped HF CLIP,
+and open_clip text encoders whose ``MultiheadAttention`` keeps q/k/v in one ``in_proj_weight``
+(each gets its own slot, a slice of that matrix). Unmatched keys are then a set difference.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 import torch
@@ -22,6 +22,7 @@ from .unet_names import diffusers_to_ldm, ldm_to_diffusers
 
 PATCHABLE = TORCH_TYPES
 _UNET_PREFIXES = ("model.diffusion_model.", "diffusion_model.")
+_HF_TEXT_PARTS = re.compile(r"^(?P<root>(?:.+\.)?)(?:encoder\.layers\.\d+(?:\.|$)|final_layer_norm$|embeddings$)")
 _OPEN_CLIP_LAYER = re.compile(r"(?:^|\.)resblocks\.(\d+)\.(.+)$")
 _OPEN_CLIP_PARTS = {"mlp.c_fc": "mlp.fc1", "mlp.c_proj": "mlp.fc2", "ln_1": "layer_norm1", "ln_2": "layer_norm2"}
 MHA_SLICES = ("q_proj", "k_proj", "v_proj")
@@ -115,13 +116,27 @@ def _unet_slots(target: nn.Module, binding: Binding = TORCH) -> Iterator[tuple[l
         yield stems, Slot("unet", name, module, problem=binding.unpatchable(module))
 
 
+def hf_text_root(names: Iterable[str]) -> str | None:
+    """The prefix under which a part holds an HF CLIP text transformer, from its own names.
+
+    transformers 4 nests it as ``text_model.`` (A1111 wraps that in ``transformer.``);
+    transformers 5's ``CLIPTextModel`` dropped the level (``encoder.layers.0…`` at the top), while
+    ``CLIPTextModelWithProjection`` keeps it. ``None``: not an HF CLIP (open_clip, say).
+    """
+    for name in names:
+        match = _HF_TEXT_PARTS.match(name)
+        if match:
+            return match["root"]
+    return None
+
+
 def _text_slots(part: str, target: nn.Module, binding: Binding = TORCH) -> Iterator[tuple[list[str], Slot]]:
-    for name, module in target.named_modules():
-        index = name.find("text_model.")
-        if binding.patchable(module) and (index == 0 or (index > 0 and name[index - 1] == ".")):
-            slot = Slot(part, name, module, problem=binding.unpatchable(module))
-            yield _stems_for_text_path(part, name[index:]), slot
-            continue
+    modules = dict(target.named_modules())
+    root = hf_text_root(modules)
+    if root is not None:
+        yield from _hf_text_slots(part, modules, root, binding)
+        return
+    for name, module in modules.items():
         match = _OPEN_CLIP_LAYER.search(name)
         if match is None:
             if isinstance(module, nn.LayerNorm) and name.endswith("ln_final"):
@@ -135,6 +150,23 @@ def _text_slots(part: str, target: nn.Module, binding: Binding = TORCH) -> Itera
                 yield stems, Slot(part, name, module, mha_slice=projection)
         elif binding.patchable(module) and rest in _OPEN_CLIP_PARTS:
             yield _stems_for_text_path(part, f"{base}.{_OPEN_CLIP_PARTS[rest]}"), Slot(part, name, module)
+
+
+def _hf_text_slots(
+    part: str, modules: Mapping[str, nn.Module], root: str, binding: Binding = TORCH
+) -> Iterator[tuple[list[str], Slot]]:
+    """Every patchable module under ``root`` as files name it (``text_model.…``, whatever the
+    model's own nesting), and ``text_projection`` — a sibling of ``text_model`` in
+    ``CLIPTextModelWithProjection`` (SDXL's second encoder; ComfyUI maps it too)."""
+    projection_parent = root.removesuffix("text_model.") if root.endswith("text_model.") else root
+    for name, module in modules.items():
+        if not binding.patchable(module):
+            continue
+        slot = Slot(part, name, module, problem=binding.unpatchable(module))
+        if name == f"{projection_parent}text_projection":
+            yield _stems_for_text_path(part, "text_projection"), slot
+        elif name.startswith(root):
+            yield _stems_for_text_path(part, "text_model." + name[len(root) :]), slot
 
 
 class KeyMap:

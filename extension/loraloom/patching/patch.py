@@ -41,6 +41,8 @@ class NetworkReport:
     unmatched: dict[str, str] = field(default_factory=dict)
     skipped: str | None = None
     problems: list[str] = field(default_factory=list)
+    conventions: list[str] = field(default_factory=list)
+    """How a kind with several historical readings was read (legacy OFT, LyCORIS-1 GLoRA)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -51,6 +53,7 @@ class NetworkReport:
             "matched": self.matched,
             "unmatched": self.unmatched,
             "problems": self.problems,
+            "conventions": self.conventions,
         }
 
     @property
@@ -154,6 +157,8 @@ class Patch:
                 else:
                     target = self.keymap.binding.target_info(host)
                 adapter = build_adapter(network, module, target, host, slot.weight.device, spec.dyn)
+                if adapter.convention and adapter.convention not in report.conventions:
+                    report.conventions.append(adapter.convention)
                 if adapter.delta_bias() is not None and slot.bias is None:
                     report.problems.append(f"{stem}: a bias change for a module without bias is ignored")
                 block = (module.block or "") if factors is not None else ""

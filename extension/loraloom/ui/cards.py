@@ -9,25 +9,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ..kinds import label
 from ..library.discovery import LoraEntry
 from ..library.info import LoraInfo
 from ..syntax.formatting import can_be_tagged
 
 DEFAULT_RANGE = (-2.0, 2.0)
 FAMILY_LABELS = {"sd1": "SD1", "sd2": "SD2", "sdxl": "SDXL", "unknown": "other"}
-KIND_LABELS = {
-    "lora": "LoRA",
-    "locon": "LoCon",
-    "loha": "LoHa",
-    "lokr": "LoKr",
-    "ia3": "IA3",
-    "oft": "OFT",
-    "boft": "BOFT",
-    "glora": "GLoRA",
-    "full": "Full",
-    "norm": "Norm",
-    "dora": "DoRA",
-}
 
 
 def tag_name(entry: LoraEntry, stem_count: int) -> str:
@@ -78,7 +66,7 @@ def card(info: LoraInfo, stem_count: int) -> dict[str, Any]:
     """The full card once the header (and sidecars) were read."""
     record = pending_card(info.entry, stem_count)
     user = info.sidecars.user
-    kinds = [KIND_LABELS.get(kind, kind) for kind in info.summary.kinds]
+    kinds = [label(kind) for kind in info.summary.kinds]
     tags = [str(tag) for tag in (info.sidecars.civitai.get("model") or {}).get("tags", []) or []]
     record.update(
         alias=info.alias,
