@@ -16,14 +16,16 @@ from tests.fixtures.models import patchable, tiny_text_encoder, tiny_unet, tree
 class LdmNamedUNet(nn.Module):
     """The same module objects under CompVis/LDM paths (as A1111's ``UNetModel`` names them)."""
 
-    def __init__(self, unet: nn.Module) -> None:
+    def __init__(self, unet: nn.Module, layers: list[tuple[str, nn.Module]] | None = None) -> None:
+        """``layers``: the modules to show (default: the UNet's torch Linear/Conv2d)."""
         super().__init__()
         names = dict(unet.named_modules())
 
         def up_has_attention(level: int) -> bool:
             return f"up_blocks.{level}.attentions" in names
 
-        view = tree((diffusers_to_ldm(path, up_has_attention) or path, module) for path, module in patchable(unet))
+        shown = layers if layers is not None else patchable(unet)
+        view = tree((diffusers_to_ldm(path, up_has_attention) or path, module) for path, module in shown)
         for name, child in view.named_children():
             self.add_module(name, child)
         self.__dict__["runner"] = unet  # not a submodule: only the LDM names are visible

@@ -84,7 +84,9 @@ class CallDescriber:
         for name in ("te1", "te2"):
             if targets.get(name) is not None:
                 self.handles.append(targets[name].register_forward_pre_hook(self._before_text))
+        self.previous_method = None
         if text_model is not None:
+            self.previous_method = text_model.__dict__.get("get_learned_conditioning")
             encode = text_model.get_learned_conditioning
 
             def get_learned_conditioning(texts: Any, *args: Any, **kwargs: Any) -> Any:
@@ -124,6 +126,9 @@ class CallDescriber:
         for handle in self.handles:
             handle.remove()
         self.handles = []
-        if self.text_model is not None:
-            self.text_model.__dict__.pop("get_learned_conditioning", None)
+        if self.text_model is not None:  # put back whatever was there (another extension's wrapper)
+            if self.previous_method is not None:
+                self.text_model.get_learned_conditioning = self.previous_method
+            else:
+                self.text_model.__dict__.pop("get_learned_conditioning", None)
             self.text_model = None

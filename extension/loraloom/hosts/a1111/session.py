@@ -83,7 +83,7 @@ class Session:
         """
         self.core.cache.max_count = settings.cache_count
         self.core.cache.max_bytes = settings.cache_mb * 1024**2
-        hires = bool(getattr(p, "is_hr_pass", False))
+        hires = bool(getattr(p, "is_hr_pass", False)) or _hires_data(p, params_list)
         positive, problems = self._positive_tags(p, params_list, hires)
         negative = _negative_tags(p, hires, len(positive))
         parts = model_parts(sd_model)
@@ -177,6 +177,13 @@ class Session:
         else:
             p.extra_generation_params.pop("Lora hashes", None)
         self.library.save()
+
+
+def _hires_data(p: Any, params_list: Any) -> bool:
+    """Whether A1111/Forge activate the hires tags outside the hires pass (low-VRAM mode; Forge
+    always does, to encode the hires conditionings early): the list is the hires data's own."""
+    data = getattr(p, "hr_extra_network_data", None)
+    return isinstance(data, Mapping) and any(params_list is args for args in data.values())
 
 
 def _negative_tags(p: Any, hires: bool, images: int) -> list[list[Tag]]:

@@ -1,5 +1,12 @@
 """``processing``: ``p`` and ``process_images`` in A1111 v1.10.1's order, on a tiny model.
 
+``shared.flavour = "forge"`` runs Forge's differences instead (recorded in a real Forge
+``dfdcbab6``, ``tests/forge/recordings``): the hires conditionings are encoded right after the
+first pass's (the hires tags activated outside the hires pass, then the first pass's again);
+at CFG 1 the negative prompt is not encoded; the CFG step's callback sees the images' rows only
+and the UNet gets one call whose ``transformer_options["cond_or_uncond"]`` lists its chunks —
+unconditional first, then one chunk per ``AND`` part, each holding every image.
+
 The order (checked against recordings from a real A1111 by ``tests/a1111/test_recordings.py``):
 ``before_process`` → prompts set up → ``process`` → per batch: slice → ``before_process_batch``
 → tags stripped (only the first image's reach extra networks) → ``extra_networks.activate`` →
@@ -67,13 +74,23 @@ class StableDiffusionProcessing:
     def _conds(self, prompts, negative_prompts, caches_c, caches_uc, network_data):
         negative = prompt_parser.SdConditioning(negative_prompts, is_negative_prompt=True)
         positive = prompt_parser.SdConditioning(prompts)
-        uc = _cached(prompt_parser.get_learned_conditioning, negative, self.steps, caches_uc, network_data)
+        if forge() and self.cfg_scale == 1:
+            uc = None
+        else:
+            uc = _cached(prompt_parser.get_learned_conditioning, negative, self.steps, caches_uc, network_data)
         c = _cached(prompt_parser.get_multicond_learned_conditioning, positive, self.steps, caches_c, network_data)
         return c, uc
 
     def setup_conds(self):
         self.c_uc = self._conds(self.prompts, self.negative_prompts, self.cached_c, self.cached_uc,
                                 self.extra_network_data)
+        self.hr_c_uc = None
+        if forge() and self.enable_hr:
+            extra_networks.activate(self, self.hr_extra_network_data)
+            first, self.c_uc = self.c_uc, None
+            self.calculate_hr_conds()
+            self.hr_c_uc, self.c_uc = self.c_uc, first
+            extra_networks.activate(self, self.extra_network_data)
 
     def calculate_hr_conds(self):
         self.c_uc = self._conds(self.hr_prompts, self.hr_negative_prompts, [None, None], [None, None],
@@ -125,6 +142,8 @@ class CFGDenoiser:
         self.sampler.sampler_extra_args = {"cond": c, "uncond": uc}
 
     def forward(self, x):
+        if forge():
+            return self.forward_forge(x)
         c, uc = self.sampler.sampler_extra_args["cond"], self.sampler.sampler_extra_args["uncond"]
         repeats = [len(parts) for parts in c.batch]
         tensor = torch.cat([part.schedules[0].cond[None] for parts in c.batch for part in parts])
@@ -147,6 +166,41 @@ class CFGDenoiser:
             start += n
         self.step += 1
         return denoised_uncond + self.p.cfg_scale * (torch.stack(cond_out) - denoised_uncond)
+
+
+def _forge_forward(self, x):
+    c, uc = self.sampler.sampler_extra_args["cond"], self.sampler.sampler_extra_args["uncond"]
+    parts = max(len(image) for image in c.batch)
+    tensor = torch.cat([part.schedules[0].cond[None] for image in c.batch for part in image])
+    uncond = torch.cat([schedule[0].cond[None] for schedule in uc]) if uc is not None else None
+    params = script_callbacks.CFGDenoiserParams(
+        x, None, None, shared.state.sampling_step, shared.state.sampling_steps, tensor, uncond, self
+    )
+    script_callbacks.cfg_denoiser_callback(params)
+    chunks = ([1] if uncond is not None else []) + [0] * parts
+    contexts = ([uncond] if uncond is not None else []) + [
+        torch.cat([image[min(k, len(image) - 1)].schedules[0].cond[None] for image in c.batch]) for k in range(parts)
+    ]
+    width = max(t.shape[1] for t in contexts)
+    context = torch.cat([_pad(t, width) for t in contexts])
+    x_in = torch.cat([x] * len(chunks))
+    timesteps = torch.full((x_in.shape[0],), 999 - 100 * self.step)
+    unet = shared.sd_model.forge_objects.unet.model.diffusion_model
+    with torch.no_grad():
+        out = unet(x_in, timesteps, context=context, transformer_options={"cond_or_uncond": chunks}).sample
+    pieces = out.chunk(len(chunks))
+    cond = torch.stack(pieces[len(chunks) - parts :]).mean(0)
+    self.step += 1
+    if uncond is None:
+        return cond
+    return pieces[0] + self.p.cfg_scale * (cond - pieces[0])
+
+
+def forge():
+    return getattr(shared, "flavour", "a1111") == "forge"
+
+
+CFGDenoiser.forward_forge = _forge_forward
 
 
 def _pad(tensor, width):
@@ -188,7 +242,10 @@ def process_images(p):
             p.is_hr_pass = True
             if not p.disable_extra_networks:
                 extra_networks.activate(p, p.hr_extra_network_data)
-            p.calculate_hr_conds()
+            if p.hr_c_uc is not None:
+                p.c_uc = p.hr_c_uc
+            else:
+                p.calculate_hr_conds()
             if p.scripts is not None:
                 p.scripts.before_hr(p)
             steps = p.hr_second_pass_steps or p.steps
