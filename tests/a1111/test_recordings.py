@@ -37,6 +37,7 @@ def replay(webui, recording: dict) -> list[dict]:  # type: ignore[no-untyped-def
         "batch_size": request.get("batch_size", 1),
         "n_iter": request.get("n_iter", 1),
         "seed": request.get("seed", 1),
+        "cfg_scale": request.get("cfg_scale", 7),
         "all_prompts": process["all_prompts"] if request.get("script_name") else None,
     }
     if request.get("enable_hr"):
@@ -48,17 +49,22 @@ def replay(webui, recording: dict) -> list[dict]:  # type: ignore[no-untyped-def
     return recorder.RECORDER.events
 
 
-@pytest.mark.parametrize("path", RECORDINGS, ids=[p.stem for p in RECORDINGS])
-def test_the_stand_in_replays_the_real_host(a1111, path: Path) -> None:  # noqa: F811
+def assert_replays(webui, path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Replay the recording at ``path`` on the stand-in ``webui`` (any flavour) and compare."""
     recording = json.loads(path.read_text(encoding="utf-8"))
     for name in set(re.findall(r"<l(?:ora|yco):([^:>]+)", json.dumps(recording))):
-        shutil.copy(a1111.folder / "ink.safetensors", a1111.folder / f"{name}.safetensors")
-    a1111.host.get_session().library.refresh()
-    ours = compared(replay(a1111, recording))
+        shutil.copy(webui.folder / "ink.safetensors", webui.folder / f"{name}.safetensors")
+    webui.host.get_session().library.refresh()
+    ours = compared(replay(webui, recording))
     real = compared(recording["events"])
     for index, (mine, theirs) in enumerate(zip(ours, real, strict=False)):
         assert mine == theirs, f"{path.name}: event {index} differs:\n stand-in {mine}\n real     {theirs}"
     assert len(ours) == len(real), f"{path.name}: {len(ours)} events on the stand-in, {len(real)} recorded"
+
+
+@pytest.mark.parametrize("path", RECORDINGS, ids=[p.stem for p in RECORDINGS])
+def test_the_stand_in_replays_the_real_host(a1111, path: Path) -> None:  # noqa: F811
+    assert_replays(a1111, path)
 
 
 def test_there_are_recordings_of_every_scenario() -> None:

@@ -6,9 +6,6 @@ recordings of a real Forge ``dfdcbab6`` (``recordings/``)."""
 
 from __future__ import annotations
 
-import json
-import re
-import shutil
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -17,13 +14,13 @@ import pytest
 import torch
 
 from loraloom.activation import Row
-from tests.a1111.test_a1111_host import BUILTIN, ROOT, STANDIN, load_script
+from tests.a1111.test_a1111_host import BUILTIN, ROOT, STANDIN, generate, load_script
+from tests.a1111.test_recordings import assert_replays
 from tests.fixtures.lora_files import write_file
 from tests.fixtures.models import kohya_lora_for
 from tests.forge.standin_engine import ForgeEngine
 
 RECORDINGS = sorted((Path(__file__).parent / "recordings").glob("*.json"))
-RECORDER = ROOT / "tests" / "a1111" / "recorder"
 
 
 def start_forge():  # type: ignore[no-untyped-def]
@@ -67,12 +64,6 @@ def forge(tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
     shared.sd_model = engine
     script, builtin = start_forge()
     return SimpleNamespace(shared=shared, host=host, model=engine, folder=folder, script=script, builtin=builtin)
-
-
-def generate(forge, prompt: str = "", negative: str = "", *, also=(), img2img=None, **kwargs):  # type: ignore[no-untyped-def]
-    from tests.a1111.test_a1111_host import generate as a1111_generate
-
-    return a1111_generate(forge, prompt, negative, also=also, img2img=img2img, **kwargs)
 
 
 def state(engine: ForgeEngine) -> dict[str, torch.Tensor]:
@@ -158,35 +149,7 @@ def test_a_checkpoint_switch_retargets(forge) -> None:
 
 @pytest.mark.parametrize("path", RECORDINGS, ids=[p.stem for p in RECORDINGS])
 def test_the_stand_in_replays_the_real_forge(forge, path: Path) -> None:
-    from modules import script_callbacks
-
-    from tests.a1111.test_recordings import compared
-
-    recording = json.loads(path.read_text(encoding="utf-8"))
-    for name in set(re.findall(r"<l(?:ora|yco):([^:>]+)", json.dumps(recording))):
-        shutil.copy(forge.folder / "ink.safetensors", forge.folder / f"{name}.safetensors")
-    forge.host.get_session().library.refresh()
-    script_callbacks.extension_roots["loraloom-recorder"] = str(RECORDER)
-    recorder = load_script(RECORDER / "scripts" / "recorder.py", RECORDER)
-    request = recording["request"]
-    process = next(e for e in recording["events"] if e["event"] == "process")
-    options = {
-        "steps": request.get("steps", 20),
-        "batch_size": request.get("batch_size", 1),
-        "seed": request.get("seed", 1),
-        "cfg_scale": request.get("cfg_scale", 7),
-        "all_prompts": process["all_prompts"] if request.get("script_name") else None,
-    }
-    if request.get("enable_hr"):
-        options.update(enable_hr=True, hr_second_pass_steps=request.get("hr_second_pass_steps", 0))
-    if recording["endpoint"].endswith("img2img"):
-        options["img2img"] = request.get("denoising_strength", 0.75)
-    prompt, negative = request.get("prompt", ""), request.get("negative_prompt", "")
-    generate(forge, prompt, negative, also=[recorder.RecorderScript()], **options)
-    ours, real = compared(recorder.RECORDER.events), compared(recording["events"])
-    for index, (mine, theirs) in enumerate(zip(ours, real, strict=False)):
-        assert mine == theirs, f"{path.name}: event {index} differs:\n stand-in {mine}\n real     {theirs}"
-    assert len(ours) == len(real)
+    assert_replays(forge, path)
 
 
 def test_there_are_forge_recordings_of_every_scenario() -> None:

@@ -6,6 +6,8 @@ first pass's (the hires tags activated outside the hires pass, then the first pa
 at CFG 1 the negative prompt is not encoded; the CFG step's callback sees the images' rows only
 and the UNet gets one call whose ``transformer_options["cond_or_uncond"]`` lists its chunks —
 unconditional first, then one chunk per ``AND`` part, each holding every image.
+``"reforge"`` (reForge ``3b56b268``, ``tests/reforge/recordings``) samples the same way on
+A1111's model layout, and at CFG 1 encodes the negative prompt but runs no unconditional chunk.
 
 The order (checked against recordings from a real A1111 by ``tests/a1111/test_recordings.py``):
 ``before_process`` → prompts set up → ``process`` → per batch: slice → ``before_process_batch``
@@ -74,7 +76,7 @@ class StableDiffusionProcessing:
     def _conds(self, prompts, negative_prompts, caches_c, caches_uc, network_data):
         negative = prompt_parser.SdConditioning(negative_prompts, is_negative_prompt=True)
         positive = prompt_parser.SdConditioning(prompts)
-        if forge() and self.cfg_scale == 1:
+        if flavour() == "forge" and self.cfg_scale == 1:
             uc = None
         else:
             uc = _cached(prompt_parser.get_learned_conditioning, negative, self.steps, caches_uc, network_data)
@@ -177,27 +179,35 @@ def _forge_forward(self, x):
         x, None, None, shared.state.sampling_step, shared.state.sampling_steps, tensor, uncond, self
     )
     script_callbacks.cfg_denoiser_callback(params)
-    chunks = ([1] if uncond is not None else []) + [0] * parts
-    contexts = ([uncond] if uncond is not None else []) + [
+    with_uncond = uncond is not None and self.p.cfg_scale != 1  # reForge encodes it, then skips it
+    chunks = ([1] if with_uncond else []) + [0] * parts
+    contexts = ([uncond] if with_uncond else []) + [
         torch.cat([image[min(k, len(image) - 1)].schedules[0].cond[None] for image in c.batch]) for k in range(parts)
     ]
     width = max(t.shape[1] for t in contexts)
     context = torch.cat([_pad(t, width) for t in contexts])
     x_in = torch.cat([x] * len(chunks))
     timesteps = torch.full((x_in.shape[0],), 999 - 100 * self.step)
-    unet = shared.sd_model.forge_objects.unet.model.diffusion_model
+    unet = getattr(getattr(shared.sd_model, "model", None), "diffusion_model", None)
+    if unet is None:  # Forge's engine: the UNet is only in forge_objects
+        unet = shared.sd_model.forge_objects.unet.model.diffusion_model
     with torch.no_grad():
         out = unet(x_in, timesteps, context=context, transformer_options={"cond_or_uncond": chunks}).sample
     pieces = out.chunk(len(chunks))
     cond = torch.stack(pieces[len(chunks) - parts :]).mean(0)
     self.step += 1
-    if uncond is None:
+    if not with_uncond:
         return cond
     return pieces[0] + self.p.cfg_scale * (cond - pieces[0])
 
 
+def flavour():
+    return getattr(shared, "flavour", "a1111")
+
+
 def forge():
-    return getattr(shared, "flavour", "a1111") == "forge"
+    """Forge and reForge sample the ComfyUI way (their recordings agree on it)."""
+    return flavour() in ("forge", "reforge")
 
 
 CFGDenoiser.forward_forge = _forge_forward
