@@ -133,6 +133,11 @@ def test_schedules_and_hires_weights_act(forge) -> None:
     _, plain = generate(forge, "x <lora:ink:1>", enable_hr=True, steps=2)
     _, hr_zero = generate(forge, "x <lora:ink:1:hr=0>", enable_hr=True, steps=2)
     assert not torch.equal(hr_zero, plain)
+    # Forge encodes the hires conditionings during the first pass, with the hires tags activated
+    # outside the hires pass: their text-encoder weights must be the hires ones
+    _, off = generate(forge, "x <lora:ink:0>", enable_hr=True, steps=2)
+    _, hires_text = generate(forge, "x <lora:ink:0:hrte=1>", enable_hr=True, steps=2)
+    assert not torch.equal(hires_text, off)
 
 
 def test_a_checkpoint_switch_retargets(forge) -> None:

@@ -181,9 +181,13 @@ class Session:
 
 def _hires_data(p: Any, params_list: Any) -> bool:
     """Whether A1111/Forge activate the hires tags outside the hires pass (low-VRAM mode; Forge
-    always does, to encode the hires conditionings early): the list is the hires data's own."""
+    and reForge always do, to encode the hires conditionings early). The host hands over a new
+    list, but its params objects are the very ones parsed from the hires prompts."""
     data = getattr(p, "hr_extra_network_data", None)
-    return isinstance(data, Mapping) and any(params_list is args for args in data.values())
+    if not isinstance(data, Mapping) or not params_list:
+        return False
+    hires = {id(params) for args in data.values() for params in args}
+    return all(id(params) in hires for params in params_list)
 
 
 def _negative_tags(p: Any, hires: bool, images: int) -> list[list[Tag]]:

@@ -66,16 +66,26 @@ def parse_prompts(prompts):
     return stripped, data
 
 
-def activate(p, extra_network_data):
-    """Each tag name's network with its params (a network may be called once per name), then
-    every registered network not called yet with an empty list."""
-    activated = []
-    for name, args in extra_network_data.items():
+def lookup_extra_networks(extra_network_data):
+    """Network object → the params of every tag name it answers (``lora`` and ``lyco`` together),
+    in a new list (the params objects themselves are the parse's), as A1111 v1.10.1 does."""
+    found = {}
+    for name, args in list(extra_network_data.items()):
         network = extra_network_registry.get(name)
-        if network is None:
-            network = extra_network_aliases.get(name)
+        alias = extra_network_aliases.get(name)
+        if alias is not None and network is None:
+            network = alias
         if network is None:
             continue
+        found.setdefault(network, []).extend(args)
+    return found
+
+
+def activate(p, extra_network_data):
+    """Each network once with its params, then every registered network not called yet with an
+    empty list."""
+    activated = []
+    for network, args in lookup_extra_networks(extra_network_data).items():
         network.activate(p, args)
         activated.append(network)
     for network in extra_network_registry.values():
