@@ -1,0 +1,81 @@
+"""The modules of a real Forge ``dfdcbab6`` SD1.5 model, as the recorder listed them
+(``catalogues/forge_sd15.json``: path, class, weight shape, dtype of every module with a weight
+in ``forge_objects.unet.model.diffusion_model`` and ``forge_objects.clip.cond_stage_model.clip_l``),
+rebuilt as a module tree with Forge-shaped layers: every module a kohya SD1.5 LoRA (default
+targets and LoCon's convolutions) and a diffusers/PEFT one names must be found, with the Forge
+binding, and none may be found without it where Forge's layers are not torch's."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from loraloom.hosts.forge.binding import FORGE
+from loraloom.patching.keymap import KeyMap
+from tests.fixtures.models import tree
+from tests.fixtures.sd_catalogue import catalogue
+from tests.forge.forge_layers import Linear
+
+CATALOGUE = json.loads((Path(__file__).parent / "catalogues" / "forge_sd15.json").read_text(encoding="utf-8"))
+
+
+def layer(kind: str, shape: list[int]) -> nn.Module | None:
+    """A meta-device layer of Forge's class ``kind`` (its Conv2d/norms subclass torch's; its Linear does not)."""
+    name = kind.rsplit(".", 1)[-1]
+    with torch.device("meta"):
+        if name == "Linear":
+            module = Linear(shape[1], shape[0])
+            module.weight = nn.Parameter(torch.empty(shape), requires_grad=False)
+            return module
+        if name == "Conv2d":
+            return nn.Conv2d(shape[1], shape[0], shape[2])
+        if name == "LayerNorm":
+            return nn.LayerNorm(shape[0])
+        if name == "GroupNorm":
+            return nn.GroupNorm(32, shape[0])
+    return None
+
+
+def forge_parts() -> dict[str, nn.Module]:
+    parts = {}
+    for part, rows in CATALOGUE.items():
+        modules = [(path, layer(kind, shape)) for path, kind, shape, _ in rows]
+        parts[part] = tree((path, module) for path, module in modules if module is not None)
+    return parts
+
+
+def test_the_catalogue_is_forges() -> None:
+    kinds = {kind for rows in CATALOGUE.values() for _, kind, _, _ in rows}
+    assert "backend.operations.ForgeOperations.Linear" in kinds
+    assert len(CATALOGUE["unet"]) > 300 and len(CATALOGUE["te1"]) > 90
+
+
+@pytest.mark.parametrize("groups", [("attn", "te"), ("attn", "te", "conv")], ids=["kohya-default", "locon"])
+def test_every_kohya_sd15_module_is_found_in_forges_model(groups: tuple[str, ...]) -> None:
+    keymap = KeyMap(forge_parts(), FORGE)
+    wanted = [m for m in catalogue("sd1") if m.group in groups]
+    missing = []
+    for module in wanted:
+        stems = [module.kohya_stem(), module.kohya_stem(ldm=True)] if module.part == "unet" else [module.kohya_stem()]
+        slot = next((keymap.find(stem) for stem in stems if keymap.find(stem) is not None), None)
+        if slot is None or slot.problem or tuple(slot.weight_shape) != module.weight_shape:
+            missing.append((stems[0], None if slot is None else (slot.problem, slot.weight_shape)))
+    assert missing == [], missing[:5]
+    assert keymap.model_family() == "sd1"
+
+
+def test_diffusers_peft_names_are_found_too() -> None:
+    keymap = KeyMap(forge_parts(), FORGE)
+    for module in [m for m in catalogue("sd1") if m.group in ("attn", "te")][::17]:
+        name = f"unet.{module.path}" if module.part == "unet" else f"text_encoder.{module.path}"
+        assert keymap.find(name) is not None, name
+
+
+def test_without_the_forge_binding_its_linears_are_invisible() -> None:
+    keymap = KeyMap(forge_parts())
+    assert keymap.find("lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn1_to_q") is None
+    assert keymap.find("lora_unet_conv_in") is not None  # Forge's Conv2d is a torch Conv2d
