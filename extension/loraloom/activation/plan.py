@@ -11,7 +11,7 @@ import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from ..library import FileProblem, Library
+from ..library import Library
 from ..library.discovery import LoraEntry
 from ..patching.cache import NetworkCache
 from ..patching.specs import NetworkSpec
@@ -108,7 +108,7 @@ def plan(
                 continue
             try:
                 network = cache.get(entry.path)
-            except (OSError, FileProblem, ValueError) as error:
+            except Exception as error:  # any failure to load one file (safetensors errors too) is that tag's only
                 result.problems.append(f"{_where(side)}{tag.raw}: cannot be read ({error}); skipped")
                 continue
             spec = NetworkSpec(
