@@ -15,11 +15,11 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
+from loraloom.activation.plan import plan
 from loraloom.library import Library, read_header, summarize_file
 from loraloom.library.discovery import _natural_key, scan_roots
 from loraloom.library.info import LoraInfo
 from loraloom.patching.cache import NetworkCache
-from loraloom.patching.resolve import specs_for_tags
 from loraloom.syntax import parse_prompt
 
 from .builders import (
@@ -36,6 +36,12 @@ from .builders import (
 from .conftest import HOSTILE
 
 KEY = "lora_unet_down_blocks_0_attentions_0_proj_in"
+
+
+def activate(tags, library: Library, cache: NetworkCache | None = None) -> tuple[list[str], list[str]]:
+    """The activation core's plan for one image: (names applied, problems)."""
+    result = plan([list(tags)], library=library, cache=cache if cache is not None else NetworkCache(), hash_of=None)
+    return [network.spec.name for network in result.networks], result.problems
 
 
 def inspect(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[bytes]:
@@ -147,10 +153,9 @@ def test_a_file_that_cannot_load_costs_only_its_own_tag(tmp_path, case: str) -> 
     good_lora(tmp_path / "good.safetensors")
     library = Library([str(tmp_path)])
     library.refresh()
-    tags = parse_prompt("<lora:bad:1> <lora:good:0.5>").tags
-    specs, problems = specs_for_tags(tags, library, NetworkCache())
-    assert [spec.name for spec in specs] == ["good"]
-    assert len(problems) == 1 and problems[0].startswith("<lora:bad:1>")
+    names, problems = activate(parse_prompt("<lora:bad:1> <lora:good:0.5>").tags, library)
+    assert names == ["good"]
+    assert len(problems) == 1 and "<lora:bad:1>" in problems[0]
 
 
 def test_any_load_failure_is_the_files_problem(tmp_path, monkeypatch) -> None:
@@ -167,8 +172,8 @@ def test_any_load_failure_is_the_files_problem(tmp_path, monkeypatch) -> None:
         return real(path)
 
     monkeypatch.setattr(cache, "get", failing)
-    specs, problems = specs_for_tags(parse_prompt("<lora:other:1> <lora:good:1>").tags, library, cache)
-    assert [spec.name for spec in specs] == ["good"] and "cannot be loaded (RuntimeError" in problems[0]
+    names, problems = activate(parse_prompt("<lora:other:1> <lora:good:1>").tags, library, cache)
+    assert names == ["good"] and "something unexpected" in problems[0]
 
 
 layouts = st.lists(
@@ -304,8 +309,8 @@ def test_undecodable_names_get_a_display_form_and_still_resolve(latin1_library) 
     assert any("not valid UTF-8" in problem and "rename it" in problem for problem in record["problems"])
     json.dumps(record, ensure_ascii=False).encode("utf-8")
     tags = parse_prompt("<lora:caf\\xe9:0.5> <lora:plain:1>").tags
-    specs, problems = specs_for_tags(tags, library, NetworkCache())  # safetensors refuses such paths
-    assert [spec.name for spec in specs] == ["plain"] and len(problems) == 1
+    names, problems = activate(tags, library)  # safetensors refuses such paths
+    assert names == ["plain"] and len(problems) == 1
 
 
 def test_inspect_prints_valid_utf8_and_keeps_a_cache(latin1_library, tmp_path) -> None:

@@ -458,3 +458,86 @@ def test_a1111_routes_sit_behind_the_webui_login(a1111_app) -> None:
         headers={"Origin": "http://127.0.0.1:7860"},
     )
     assert own.status_code == 200
+
+
+def test_rows_of_a_hostile_prompt_answer_quickly(shared_server: LiveServer) -> None:
+    """20,000 distinct unknown, invalid tags: one parse, each name searched once, at most 200 rows."""
+    prompt = "".join(f"<lora:zz{index}:o.8>" for index in range(12_000))[:199_000]
+    started = time.perf_counter()
+    code, answer = call(shared_server, "POST", "/rows", {"prompt": prompt, "negative": "<a:" * 60_000}, JSON)
+    elapsed = time.perf_counter() - started
+    assert code == 200 and len(answer["positive"]) == 200 and answer["negative"] == []
+    assert "not a number" in answer["positive"][0]["warning"] and "no LoRA named" in answer["positive"][0]["warning"]
+    assert elapsed < 10, f"{elapsed:.1f} s"
+
+
+# -- 6, 8, 9, 13 over HTTP: a hostile library never makes a route answer 500 or hang -----------------
+
+
+def test_a_hostile_library_is_served(live_server: LiveServer) -> None:
+    from tests.hostile.builders import bytes_name, fifo, good_lora, nested, raw_safetensors, release_fifo
+
+    root = live_server.library
+    good_lora(root / "freq.safetensors", metadata={"ss_tag_frequency": '{"a": {"x": NaN, "y": 1e400, "z": 2}}'})
+    raw_safetensors(root / "deep.safetensors", nested(100_000))
+    good_lora(root / "civitai.safetensors")
+    (root / "civitai.civitai.info").write_text('{"trainedWords": 5, "model": {"tags": "fantasy"}}')
+    (root / "freq.json").write_text('{"preferred weight": "inf", "weight min": -1e309, "activation text": ["x"]}')
+    good_lora(bytes_name(root, b"caf\xe9.safetensors"))
+    good_lora(root / "piped.safetensors")
+    pipes = [fifo(root / "piped.png"), fifo(root / "pipe.safetensors"), fifo(root / "piped.json")]
+    try:
+        assert call(live_server, "POST", "/refresh", b"{}", JSON)[0] == 200
+        for _ in range(100):
+            if call(live_server, "GET", "/progress")[1]["phase"] == "idle":
+                break
+            time.sleep(0.2)
+        code, data = call(live_server, "GET", "/cards")
+        assert code == 200
+        cards = {card["name"]: card for card in data["cards"]}
+        assert {"freq", "deep", "civitai", "caf\\xe9", "piped", "pipe"} <= set(cards)
+        assert cards["freq"]["preferred_weight"] is None and cards["freq"]["range"] == [-2.0, 2.0]
+        assert cards["civitai"]["trigger_words"] == []
+        for name in ("freq", "deep", "civitai", "caf\\xe9", "piped", "pipe"):
+            code, detail = call(live_server, "GET", f"/detail?name={name.replace(chr(92), '%5C')}")
+            assert code == 200, (name, detail)
+        threads = [
+            threading.Thread(target=lambda: results.append(call(live_server, "GET", "/thumb?name=piped")[0]))
+            for _ in range(40)
+        ]
+        results: list[int] = []
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        assert results == [404] * 40  # a FIFO preview is refused at once; no worker thread is parked
+        assert call(live_server, "GET", "/cards")[0] == 200
+        page = http.client.HTTPConnection("127.0.0.1", live_server.port, timeout=30)
+        page.request("GET", "/")
+        assert page.getresponse().status == 200  # the page answers too
+        page.close()
+    finally:
+        for path in pipes:
+            release_fifo(path)
+
+
+def test_the_server_starts_on_names_with_unicode_digits(tmp_path) -> None:
+    from tests.browser.conftest import free_port, wait_until_idle
+    from tests.hostile.builders import good_lora
+
+    library = tmp_path / "loras"
+    library.mkdir()
+    for name in ("①", "10²", "v²", "٣", "x1"):
+        good_lora(library / f"{name}.safetensors")
+    port = free_port()
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    command = [sys.executable, "-m", "loraloom", "ui", "--lora-dir", str(library), "--port", str(port)]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until_idle(f"http://127.0.0.1:{port}", process, timeout=60)
+        server = LiveServer(f"http://127.0.0.1:{port}", port, library, process)
+        names = {card["name"] for card in call(server, "GET", "/cards")[1]["cards"]}
+        assert names == {"①", "10²", "v²", "٣", "x1"}
+    finally:
+        process.terminate()
+        process.wait(10)

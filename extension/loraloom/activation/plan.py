@@ -111,9 +111,7 @@ def plan(
             except Exception as error:  # any failure to load one file (safetensors errors too) is that tag's only
                 result.problems.append(f"{_where(side)}{tag.raw}: cannot be read ({error}); skipped")
                 continue
-            spec = NetworkSpec(
-                network, *_weights(tag, hires), tag.lbw, tag.start, tag.stop, tag.dyn, tag.name, tag.raw
-            )  # type: ignore[arg-type]
+            spec = NetworkSpec(network, *_weights(tag, hires), tag.lbw, tag.start, tag.stop, tag.dyn, tag.name, tag.raw)  # type: ignore[arg-type]
             result.networks.append(PlannedNetwork(spec, side, carriers, entry))
             if hash_of is not None:
                 _add_hash(result.hashes, tag.name, entry, library, hash_of)

@@ -72,12 +72,14 @@ class StableDiffusionProcessing:
         return c, uc
 
     def setup_conds(self):
-        self.c_uc = self._conds(self.prompts, self.negative_prompts, self.cached_c, self.cached_uc,
-                                self.extra_network_data)
+        self.c_uc = self._conds(
+            self.prompts, self.negative_prompts, self.cached_c, self.cached_uc, self.extra_network_data
+        )
 
     def calculate_hr_conds(self):
-        self.c_uc = self._conds(self.hr_prompts, self.hr_negative_prompts, [None, None], [None, None],
-                                self.hr_extra_network_data)
+        self.c_uc = self._conds(
+            self.hr_prompts, self.hr_negative_prompts, [None, None], [None, None], self.hr_extra_network_data
+        )
 
     def sample(self, steps):
         c, uc = self.c_uc
