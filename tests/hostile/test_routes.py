@@ -527,7 +527,7 @@ def test_the_server_starts_on_names_with_unicode_digits(tmp_path) -> None:
 
     library = tmp_path / "loras"
     library.mkdir()
-    for name in ("①", "10²", "v²", "٣", "x1"):
+    for name in ("①", "10²", "²1", "٣", "x1"):
         good_lora(library / f"{name}.safetensors")
     port = free_port()
     env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
@@ -537,7 +537,7 @@ def test_the_server_starts_on_names_with_unicode_digits(tmp_path) -> None:
         wait_until_idle(f"http://127.0.0.1:{port}", process, timeout=60)
         server = LiveServer(f"http://127.0.0.1:{port}", port, library, process)
         names = {card["name"] for card in call(server, "GET", "/cards")[1]["cards"]}
-        assert names == {"①", "10²", "v²", "٣", "x1"}
+        assert names == {"①", "10²", "²1", "٣", "x1"}
     finally:
         process.terminate()
         process.wait(10)
