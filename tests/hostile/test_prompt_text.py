@@ -98,7 +98,7 @@ def test_a_large_hostile_prompt_parses_in_a_second() -> None:
 @pytest.mark.parametrize(
     ("call", "text"),
     [
-        (lambda t: remove_words(t, ["zz"]), "a," + " " * 60_000 + "b"),
+        (lambda t: remove_words(t, ["zz"]), "a" + " " * 60_000 + "b"),
         (prompt_words, " " * 60_000 + "a"),
         (lambda t: remove_tag(t, 0), "a" + " " * 60_000 + "b<lora:x:1>"),
         (lambda t: toggle_lora(t, 0, "x", 1.0), "<lora:x:1>" * 6_000),
