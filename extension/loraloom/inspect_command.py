@@ -8,6 +8,7 @@ import sys
 
 from .library import Library, LoraInfo
 from .library.discovery import entry_for_file
+from .library.untrusted import display, json_safe
 
 EXIT_OK, EXIT_FAILED = 0, 1
 
@@ -18,7 +19,7 @@ def run_inspect(path: str, *, as_json: bool, allow_pickle: bool, cache_path: str
         library.refresh()
         infos = [library.describe(entry) for entry in library.entries]
         for problem in library.problems:
-            print(f"loraloom: {problem}", file=sys.stderr)
+            print(f"loraloom: {display(problem)}", file=sys.stderr)
         status = EXIT_OK
     else:
         library = Library([os.path.dirname(os.path.abspath(path))], cache_path=cache_path, allow_pickle=allow_pickle)
@@ -26,9 +27,9 @@ def run_inspect(path: str, *, as_json: bool, allow_pickle: bool, cache_path: str
         infos = [info]
         status = EXIT_FAILED if _is_unusable(info) else EXIT_OK
         if status:
-            print(f"loraloom: {path}: {info.problems[0]}", file=sys.stderr)
+            print(f"loraloom: {display(path)}: {display(info.problems[0])}", file=sys.stderr)
     library.save()
-    records = [info.to_json() for info in infos]
+    records = [json_safe(info.to_json()) for info in infos]
     print(json.dumps(records, ensure_ascii=False, indent=1) if as_json else _table(records))
     return status
 

@@ -313,7 +313,6 @@ def test_infotext_paste_renames_by_hash(a1111) -> None:
     assert params["Prompt"] == "a cat <lora:ink:0.7>"
 
 
-
 def test_rest_routes(a1111) -> None:
     from fastapi import FastAPI
     from fastapi.testclient import TestClient
@@ -329,7 +328,6 @@ def test_rest_routes(a1111) -> None:
     assert client.post("/loraloom/v1/refresh").json()["count"] == 3
     parsed = client.post("/loraloom/v1/parse", json={"prompt": "<lora:ink:0.5>", "negative": ""}).json()
     assert parsed["tags"][0]["te"] == 0.5
-
 
 
 def test_settings_are_registered_in_our_section(a1111) -> None:
@@ -356,7 +354,6 @@ def test_settings_are_registered_in_our_section(a1111) -> None:
             assert info.component is not None or type(info.default) in (str, int, bool), name
 
 
-
 def test_addnet_infotext_fields_become_tags(a1111) -> None:
     from modules import script_callbacks
 
@@ -378,7 +375,6 @@ def test_addnet_infotext_fields_become_tags(a1111) -> None:
     assert params["Prompt"] == "a cat <lora:ink:0.5> <lora:wc:1:0.3>"
 
 
-
 def test_sdapi_routes_answer_like_the_builtin(a1111) -> None:
     from fastapi import FastAPI
     from fastapi.testclient import TestClient
@@ -391,7 +387,6 @@ def test_sdapi_routes_answer_like_the_builtin(a1111) -> None:
     assert sorted(item["name"] for item in listed) == ["ink", "wc", "words"]
     assert set(listed[0]) == {"name", "alias", "path", "metadata"}
     assert client.post("/sdapi/v1/refresh-loras").status_code == 200
-
 
 
 def test_gallery_tab_sliders_and_routes_are_mounted(a1111) -> None:

@@ -101,8 +101,8 @@ def test_hash_cache_survives_a_restart_and_notices_changes(library_root, tmp_pat
     calls = []
     import loraloom.library.library as library_module
 
-    real = library_module.hash_file
-    monkeypatch.setattr(library_module, "hash_file", lambda *a, **k: calls.append(a) or real(*a, **k))
+    real = library_module.hash_file_stamped
+    monkeypatch.setattr(library_module, "hash_file_stamped", lambda *a, **k: calls.append(a) or real(*a, **k))
     again = Library([str(library_root)], cache_path=cache)
     again.refresh()
     assert again.hashes(again.get("ink v2")) == first and calls == []  # type: ignore[arg-type]

@@ -12,7 +12,7 @@ from loraloom.ui.standalone import make_app
 def client(service):
     from fastapi.testclient import TestClient
 
-    return TestClient(make_app(service))
+    return TestClient(make_app(service), base_url="http://127.0.0.1")
 
 
 def test_the_page_loads_the_gallery_script_and_style(client) -> None:

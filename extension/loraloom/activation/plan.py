@@ -11,7 +11,7 @@ import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from ..library import FileProblem, Library
+from ..library import Library
 from ..library.discovery import LoraEntry
 from ..patching.cache import NetworkCache
 from ..patching.specs import NetworkSpec
@@ -108,12 +108,10 @@ def plan(
                 continue
             try:
                 network = cache.get(entry.path)
-            except (OSError, FileProblem, ValueError) as error:
+            except Exception as error:  # any failure to load one file (safetensors errors too) is that tag's only
                 result.problems.append(f"{_where(side)}{tag.raw}: cannot be read ({error}); skipped")
                 continue
-            spec = NetworkSpec(
-                network, *_weights(tag, hires), tag.lbw, tag.start, tag.stop, tag.dyn, tag.name, tag.raw
-            )  # type: ignore[arg-type]
+            spec = NetworkSpec(network, *_weights(tag, hires), tag.lbw, tag.start, tag.stop, tag.dyn, tag.name, tag.raw)  # type: ignore[arg-type]
             result.networks.append(PlannedNetwork(spec, side, carriers, entry))
             if hash_of is not None:
                 _add_hash(result.hashes, tag.name, entry, library, hash_of)

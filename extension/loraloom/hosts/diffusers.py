@@ -153,8 +153,13 @@ class DiffusersLoRAs:
         problems += self.session.apply(batch, self.targets(), id(self.pipeline))
         self.session.set_progress(0.0, num_inference_steps)
         run = Activation(
-            [p.clean for p in parsed], [p.clean for p in parsed_negative], self.session, self.pipeline,
-            problems, num_inference_steps, single,
+            [p.clean for p in parsed],
+            [p.clean for p in parsed_negative],
+            self.session,
+            self.pipeline,
+            problems,
+            num_inference_steps,
+            single,
         )
         unet = self.targets().get("unet")
         if self.session.routed and unet is not None:

@@ -2,7 +2,9 @@
 
 Entries are keyed by path and stamped with the file's size and mtime; a stamp that no longer
 matches the file makes the entry invisible, so a changed file is always re-read. The cache is
-bounded (``max_entries``, oldest use dropped first) and written atomically as one JSON file.
+bounded (``max_entries``, oldest use dropped first) and written atomically as one JSON file,
+ASCII-escaped so paths that are not valid UTF-8 round-trip. A damaged or hostile cache file
+only costs a re-read: it is read like any untrusted JSON.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ import threading
 from collections import OrderedDict
 from typing import Any
 
-from .atomic import write_text_atomically
+from .atomic import remove_leftovers, write_text_atomically
+from .safe_files import open_regular
+from .untrusted import UntrustedJSON, loads
 
 FORMAT_VERSION = 1
 Stamp = tuple[int, int]
@@ -33,9 +37,9 @@ class FileCache:
 
     def _load(self, path: str) -> None:
         try:
-            with open(path, encoding="utf-8") as handle:
-                document = json.load(handle)
-        except (OSError, ValueError):
+            with open_regular(path) as handle:
+                document = loads(handle.read())
+        except (OSError, UntrustedJSON, MemoryError):
             return  # a missing or damaged cache only costs a re-read
         if isinstance(document, dict) and document.get("version") == FORMAT_VERSION:
             files = document.get("files")
@@ -73,9 +77,14 @@ class FileCache:
         if not self.path or not self._dirty:
             return
         with self._lock:
-            text = json.dumps({"version": FORMAT_VERSION, "files": self._entries}, ensure_ascii=False)
+            try:
+                text = json.dumps({"version": FORMAT_VERSION, "files": self._entries}, allow_nan=False)
+            except (TypeError, ValueError, RecursionError):
+                return  # a value JSON cannot hold: the old cache stays; only speed is lost
             self._dirty = False
         folder = os.path.dirname(os.path.abspath(self.path))
-        os.makedirs(folder, exist_ok=True)
         with contextlib.suppress(OSError):  # the old cache stays; only speed is lost
+            os.makedirs(folder, exist_ok=True)
+            with contextlib.suppress(OSError):
+                remove_leftovers(folder, os.listdir(folder))
             write_text_atomically(self.path, text)

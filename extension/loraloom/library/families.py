@@ -43,7 +43,7 @@ _SD1_SD2_ONLY_BLOCKS = re.compile(
 )
 _SD1_OR_SD2 = "it names UNet blocks SDXL does not have (SD1.x and SD2.x share them; SD1.x assumed)"
 _PROJECTION = re.compile(r"proj_(in|out)$")
-_TE_LAYER = re.compile(r"(?:encoder[._]layers|resblocks)[._](\d+)[._]")
+_TE_LAYER = re.compile(r"(?:encoder[._]layers|resblocks)[._]([0-9]{1,4})[._]")
 
 
 _TE2 = re.compile(r"lora_te2_|text_encoder_2\.")
@@ -51,12 +51,24 @@ _TE1 = re.compile(r"lora_te1?_|text_encoder\.")
 _UNET = re.compile(r"lora_unet_|oft_unet_|lycoris_|unet\.|down_blocks|mid_block|up_blocks|conv_|time_embedding")
 
 
-@functools.lru_cache(maxsize=65536)
 def module_part(stem: str) -> str | None:
     """``te1``, ``te2`` or ``unet`` for a module stem (kohya or diffusers naming).
 
-    Cached: the same stems recur in every file of an architecture.
+    Cached: the same stems recur in every file of an architecture (only real-sized stems, so a
+    hostile header's megabyte-long keys never stay in memory).
     """
+    return _module_part(stem) if len(stem) <= CACHED_STEM else _find_part(stem)
+
+
+CACHED_STEM = 256
+
+
+@functools.lru_cache(maxsize=65536)
+def _module_part(stem: str) -> str | None:
+    return _find_part(stem)
+
+
+def _find_part(stem: str) -> str | None:
     if _TE2.match(stem):
         return "te2"
     if _TE1.match(stem):

@@ -8,13 +8,22 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import os
 import struct
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import BinaryIO
+
+from .safe_files import Stamp, open_regular
 
 CHUNK = 1024 * 1024
+
+
+class ChangedWhileHashing(OSError):
+    """The file was rewritten while it was read: its hash would mix two versions."""
 
 
 @dataclass(frozen=True)
@@ -36,24 +45,50 @@ class Hashes:
 
 def hash_file(path: str, safetensors: bool) -> Hashes:
     """Both hashes in one streaming pass over the file."""
+    return hash_file_stamped(path, safetensors)[0]
+
+
+def _identity(info: os.stat_result) -> tuple[int, ...]:
+    return (info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino, info.st_dev)
+
+
+def hash_file_stamped(path: str, safetensors: bool) -> tuple[Hashes, Stamp]:
+    """Both hashes and the ``(size, mtime_ns)`` of the version they belong to.
+
+    The open file is stat-ed before and the path after reading; if size, times or inode
+    changed meanwhile, :class:`ChangedWhileHashing` is raised instead of a mixed hash.
+    """
+    with open_regular(path) as handle:
+        before = os.fstat(handle.fileno())
+        hashes = _stream(handle, safetensors)
+        during = os.fstat(handle.fileno())
+    try:
+        after = os.stat(path)
+    except OSError:
+        after = None
+    if after is None or not (_identity(before) == _identity(during) == _identity(after)):
+        raise ChangedWhileHashing(errno.EAGAIN, "changed while it was being hashed; it is hashed again later", path)
+    return hashes, (before.st_size, before.st_mtime_ns)
+
+
+def _stream(handle: BinaryIO, safetensors: bool) -> Hashes:
     whole = hashlib.sha256()
     data = hashlib.sha256() if safetensors else None
-    with open(path, "rb") as handle:
-        skip = 0
-        if safetensors:
-            prefix = handle.read(8)
-            whole.update(prefix)
-            skip = struct.unpack("<Q", prefix)[0] if len(prefix) == 8 else 0
-            while skip:
-                chunk = handle.read(min(CHUNK, skip))
-                if not chunk:
-                    break
-                whole.update(chunk)
-                skip -= len(chunk)
-        while chunk := handle.read(CHUNK):
+    skip = 0
+    if safetensors:
+        prefix = handle.read(8)
+        whole.update(prefix)
+        skip = struct.unpack("<Q", prefix)[0] if len(prefix) == 8 else 0
+        while skip:
+            chunk = handle.read(min(CHUNK, skip))
+            if not chunk:
+                break
             whole.update(chunk)
-            if data is not None:
-                data.update(chunk)
+            skip -= len(chunk)
+    while chunk := handle.read(CHUNK):
+        whole.update(chunk)
+        if data is not None:
+            data.update(chunk)
     return Hashes(sha256=whole.hexdigest(), addnet=data.hexdigest() if data is not None else None)
 
 

@@ -6,9 +6,8 @@ identification never needs the tensors themselves, only a few scalars (``alpha``
 
 from __future__ import annotations
 
-import json
 import math
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -17,6 +16,7 @@ from .families import identify_family, module_part
 from .kinds import group_modules, key_naming, module_rank
 from .training import slim_metadata
 from .unet_blocks import block_id, block_sort_key
+from .untrusted import UntrustedJSON, finite_number, loads
 
 DTYPE_NAMES = {
     "F16": "float16",
@@ -81,6 +81,9 @@ def summarize(
     if verdict.family == "unknown":
         problems.append(f"model family {verdict.reason}")
     rank, alpha = _rank_and_alpha(modules, lora_shapes, metadata, read_scalars)
+    if alpha is not None and not math.isfinite(alpha):
+        problems.append(f"its alpha is {alpha}, not a finite number: the file cannot be applied")
+        alpha = None
     parts = sorted({p for m in modules if (p := module_part(m.stem))})
     blocks = sorted({b for m in modules if (b := block_id(m.stem))}, key=block_sort_key)
     weight_dtypes = Counter()
@@ -125,16 +128,16 @@ def peft_alpha(metadata: Mapping[str, str]) -> float | None:
     if not raw:
         return None
     try:
-        config = json.loads(raw)
-    except ValueError:
+        config = loads(raw)
+    except UntrustedJSON:
         return None
-    pending = [config]
+    pending = deque([config])
     while pending:
-        item = pending.pop(0)
+        item = pending.popleft()
         if not isinstance(item, dict):
             continue
         for key, value in item.items():
-            if str(key).split(".")[-1] == "lora_alpha" and isinstance(value, int | float):
-                return float(value)
+            if key.split(".")[-1] == "lora_alpha" and (alpha := finite_number(value)) is not None:
+                return alpha
             pending.append(value)
     return None

@@ -13,13 +13,15 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from .atomic import remove_leftovers
 from .cache import FileCache
 from .discovery import LoraEntry, scan_roots
-from .hashes import BackgroundHasher, Hashes, hash_file
+from .hashes import BackgroundHasher, Hashes, hash_file_stamped
 from .identify import FileSummary
 from .info import LoraInfo
 from .reading import summarize_file
 from .sidecars import read_sidecars
+from .untrusted import display
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,8 @@ class Library:
             by_name[entry.name] = entry
         self._by_name, self._shadowed, self.scan_problems = by_name, shadowed, scan.problems
         self.cache.forget_missing({entry.path for entry in scan.entries})
+        for folder, names in scan.leftovers.items():  # temporary files of saves killed mid-write
+            remove_leftovers(folder, names)
 
     @property
     def entries(self) -> list[LoraEntry]:
@@ -78,7 +82,8 @@ class Library:
             return FileSummary.broken(entry.problem)
         cached = self.cache.get(entry.path, entry.stamp, "summary")
         if cached is not None:
-            return FileSummary.from_json(cached)
+            with contextlib.suppress(TypeError, ValueError, AttributeError):  # a damaged cache entry is re-read
+                return FileSummary.from_json(cached)
         summary = summarize_file(entry.path, self.allow_pickle)
         refused_pickle = not entry.is_safetensors and not self.allow_pickle
         if not refused_pickle:
@@ -86,17 +91,28 @@ class Library:
         return summary
 
     def hashes(self, entry: LoraEntry) -> Hashes:
-        """Both hashes; computed once per file version (streams the file), then cached."""
-        cached = self.cache.get(entry.path, entry.stamp, "hashes")
+        """Both hashes; computed once per file version (streams the file), then cached.
+
+        Only a hash of the version the entry describes is cached: a file rewritten while it is
+        hashed raises :class:`~.hashes.ChangedWhileHashing` (an ``OSError``), and a file changed
+        since the last listing is hashed but not cached under the listing's stamp.
+        """
+        cached = self.cached_hashes(entry)
         if cached is not None:
-            return Hashes(**cached)
-        hashes = hash_file(entry.path, entry.is_safetensors)
-        self.cache.put(entry.path, entry.stamp, "hashes", {"sha256": hashes.sha256, "addnet": hashes.addnet})
+            return cached
+        hashes, stamp = hash_file_stamped(entry.path, entry.is_safetensors)
+        if stamp == entry.stamp:
+            self.cache.put(entry.path, entry.stamp, "hashes", {"sha256": hashes.sha256, "addnet": hashes.addnet})
         return hashes
 
     def cached_hashes(self, entry: LoraEntry) -> Hashes | None:
         cached = self.cache.get(entry.path, entry.stamp, "hashes")
-        return Hashes(**cached) if cached is not None else None
+        if not isinstance(cached, dict):
+            return None
+        sha256, addnet = cached.get("sha256"), cached.get("addnet")
+        if not isinstance(sha256, str) or not (addnet is None or isinstance(addnet, str)):
+            return None  # a damaged cache entry: hashed again
+        return Hashes(sha256=sha256, addnet=addnet)
 
     def hash_in_background(self) -> BackgroundHasher:
         """Hash every file not hashed yet on a worker thread; poll ``progress``."""
@@ -188,7 +204,10 @@ class Library:
         """Scan problems and name collisions, each with what loraloom does about it."""
         problems = list(self.scan_problems)
         for kept, hidden in self._shadowed:
-            problems.append(f"'{kept.name}' exists in {kept.root} and {hidden.root}; using the first ({kept.path})")
+            problems.append(
+                f"'{kept.name}' exists in {display(kept.root)} and {display(hidden.root)}; "
+                f"using the first ({display(kept.path)})"
+            )
         for stem, group in self._by_stem().items():
             if len(group) > 1:
                 names = ", ".join(e.name for e in group)

@@ -3,18 +3,23 @@
 ``.safetensors`` is read from its header alone. Pickle formats (``.pt``, ``.ckpt``, ``.bin``)
 can run arbitrary code when unpickled, so they are refused unless the user enables legacy
 files, and then opened only with ``torch.load(weights_only=True)``, which never executes
-pickled code (torch is imported only for that).
+pickled code (torch is imported only for that), after the archive's members were checked to
+inflate to nothing more than the file's size (:mod:`.archives`).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import Any
 
+from .archives import check_torch_archive
 from .discovery import PICKLE_EXTENSIONS
 from .identify import FileSummary, summarize
 from .problems import FileProblem
+from .safe_files import open_regular
 from .safetensors_header import read_header, read_scalars
+from .untrusted import display
 
 PICKLE_REFUSED = (
     "is a legacy pickle file, refused because opening a pickle can run code; "
@@ -38,11 +43,16 @@ def summarize_file(path: str, allow_pickle: bool = False) -> FileSummary:
         if path.lower().endswith(PICKLE_EXTENSIONS):
             return _summarize_pickle(path, allow_pickle)
         header = read_header(path)
+        shapes = {key: info.shape for key, info in header.tensors.items()}
+        dtypes = {key: info.dtype for key, info in header.tensors.items() if info.shape}
+        return summarize(shapes, dtypes, header.metadata, lambda keys: read_scalars(header, keys))
     except FileProblem as problem:
         return FileSummary.broken(problem.message + (f"; {problem.hint}" if problem.hint else ""))
-    shapes = {key: info.shape for key, info in header.tensors.items()}
-    dtypes = {key: info.dtype for key, info in header.tensors.items() if info.shape}
-    return summarize(shapes, dtypes, header.metadata, lambda keys: read_scalars(header, keys))
+    except OSError as error:
+        return FileSummary.broken(f"cannot be read ({error.strerror or error}); check the file")
+    except (ValueError, TypeError, KeyError, IndexError, OverflowError, RecursionError, MemoryError) as error:
+        # One hostile file never stops a scan; the message says what broke, for a bug report.
+        return FileSummary.broken(f"cannot be described ({type(error).__name__}: {display(str(error))[:200]})")
 
 
 def load_pickle_weights(path: str) -> dict[str, Any]:
@@ -52,7 +62,11 @@ def load_pickle_weights(path: str) -> dict[str, Any]:
     import torch
 
     try:
-        loaded = torch.load(path, map_location="cpu", weights_only=True)
+        with open_regular(path) as handle:
+            check_torch_archive(path, handle, os.fstat(handle.fileno()).st_size)
+            loaded = torch.load(handle, map_location="cpu", weights_only=True)
+    except FileProblem:
+        raise
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError, AttributeError, TypeError) as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise FileProblem(

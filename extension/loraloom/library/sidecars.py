@@ -15,11 +15,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .atomic import write_text_atomically
+from .safe_files import open_regular, read_regular
+from .untrusted import UntrustedJSON, display, loads
 
 PREVIEW_EXTENSIONS = ("png", "jpg", "jpeg", "webp", "gif")
 USER_METADATA_FIELDS = ("description", "sd version", "activation text", "preferred weight", "negative text", "notes")
 TXT_TRIGGER_LIMIT = 300
 """A ``.txt`` this short is a trigger-word list (as some packs ship); longer ones are descriptions."""
+MAX_SIDECAR_BYTES = 16 * 1024 * 1024
+"""A sidecar JSON larger than this is refused unread (real ones are a few KB; Civitai's < 1 MB)."""
+TXT_READ_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -74,38 +79,53 @@ def read_sidecars(paths: SidecarPaths) -> SidecarData:
     txt = ""
     if paths.txt:
         try:
-            with open(paths.txt, encoding="utf-8", errors="replace") as handle:
-                txt = handle.read(64 * 1024).strip()
+            with open_regular(paths.txt) as raw:
+                txt = display(raw.read(TXT_READ_BYTES).decode("utf-8", errors="replace").strip())
         except OSError as error:
-            problems.append(f"{paths.txt}: cannot be read ({error.strerror})")
+            problems.append(f"{display(paths.txt)}: cannot be read ({error.strerror or error}); ignored")
     return SidecarData(user=user, civitai=civitai, txt=txt, problems=tuple(problems))
+
+
+def read_json_object(path: str) -> dict[str, Any]:
+    """A sidecar's JSON object, read defensively; ``OSError``/``UntrustedJSON`` say why not."""
+    data = loads(read_regular(path, MAX_SIDECAR_BYTES))
+    if not isinstance(data, dict):
+        raise UntrustedJSON("is not a JSON object")
+    return data
 
 
 def _read_json(path: str | None, problems: list[str], what: str) -> dict[str, Any]:
     if not path:
         return {}
     try:
-        with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
-    except (OSError, ValueError) as error:
-        problems.append(f"{path}: {what} cannot be read ({getattr(error, 'strerror', None) or error}); ignored")
-        return {}
-    if not isinstance(data, dict):
-        problems.append(f"{path}: {what} is not a JSON object; ignored")
-        return {}
-    return data
+        return read_json_object(path)
+    except OSError as error:
+        problems.append(f"{display(path)}: {what} cannot be read ({error.strerror or error}); ignored")
+    except UntrustedJSON as error:
+        problems.append(f"{display(path)}: {what} cannot be read (it {error}); ignored")
+    return {}
 
 
 def write_user_metadata(path: str, values: Mapping[str, Any]) -> None:
     """Update ``<base>.json`` in A1111's format, keeping keys we do not know, atomically.
 
     The new content goes to a temporary file in the same folder that then replaces the old
-    one, so an error (disk full, a value JSON cannot hold) never loses the old file.
+    one, so an error (disk full, a value JSON cannot hold) never loses the old file. The caller
+    serialises writers of one file (:class:`~.atomic.KeyedLocks`): this is read-modify-write.
     """
     current: dict[str, Any] = {}
-    if os.path.exists(path):
-        with open(path, encoding="utf-8") as handle:
-            loaded = json.load(handle)
-        current = loaded if isinstance(loaded, dict) else {}
+    if os.path.lexists(path):
+        current = read_json_object(path)  # a file we cannot read is never overwritten
     current.update(values)
-    write_text_atomically(path, json.dumps(current, indent=4, ensure_ascii=False), durable=True)
+    text = json.dumps(current, indent=4, ensure_ascii=False, allow_nan=False)
+    if not text.isascii() and not _encodable(text):
+        text = json.dumps(current, indent=4, allow_nan=False)  # lone surrogates, escaped as \\udcxx
+    write_text_atomically(path, text, durable=True)
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

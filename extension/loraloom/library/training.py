@@ -1,15 +1,20 @@
 """What a file's own metadata says about its training: kohya ``ss_*``, ``modelspec.*``, AddNet.
 
 All header values are strings; JSON-valued ones (``ss_tag_frequency``, ``ss_datasets``) may be
-invalid in the wild, which is reported, not raised.
+invalid, deeply nested or hold ``NaN``/``1e400`` counts in the wild: they are read as untrusted
+JSON, bad counts are skipped, and what is wrong is reported, never raised.
 """
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Mapping
 from typing import Any
+
+from .untrusted import UntrustedJSON, display, loads
+
+MAX_COUNT = 10**12
+"""A caption tag cannot appear more often than this in a training set: larger counts are refused."""
 
 # Header keys that can hold megabytes (base64 images) and are never worth keeping in a cache.
 BULKY_KEYS = ("ssmd_cover_images", "modelspec.thumbnail")
@@ -73,24 +78,33 @@ def tag_frequency(metadata: Mapping[str, str]) -> tuple[Counter[str], list[str]]
     folders: list[Any] = []
     if raw:
         try:
-            parsed = json.loads(raw)
+            parsed = loads(raw)
             folders = list(parsed.values()) if isinstance(parsed, dict) else []
-        except ValueError:
-            problems.append("metadata ss_tag_frequency is not valid JSON; no suggested words from it")
+        except UntrustedJSON as error:
+            problems.append(f"metadata ss_tag_frequency {error}; no suggested words from it")
     if not folders and metadata.get("ss_datasets"):
         try:
-            datasets = json.loads(metadata["ss_datasets"])
+            datasets = loads(metadata["ss_datasets"])
             for dataset in datasets if isinstance(datasets, list) else []:
                 frequency = dataset.get("tag_frequency") if isinstance(dataset, dict) else None
                 folders.extend(frequency.values() if isinstance(frequency, dict) else [])
-        except ValueError:
-            problems.append("metadata ss_datasets is not valid JSON")
+        except UntrustedJSON as error:
+            problems.append(f"metadata ss_datasets {error}; no suggested words from it")
+    skipped = 0
     for folder in folders:
         if not isinstance(folder, dict):
             continue
         for tag, count in folder.items():
-            if isinstance(count, int | float) and str(tag).strip():
-                counts[str(tag).strip()] += int(count)
+            if isinstance(count, bool) or not isinstance(count, int | float) or not 0 <= count <= MAX_COUNT:
+                skipped += 1
+                continue
+            if tag.strip():
+                counts[display(tag.strip())] += int(count)
+    if skipped:
+        problems.append(
+            f"metadata ss_tag_frequency has {skipped} counts that are not numbers of images (not numbers, "
+            "negative or absurdly large); they are ignored"
+        )
     return counts, problems
 
 

@@ -10,17 +10,26 @@ from __future__ import annotations
 import functools
 import re
 
-from .families import module_part
+from .families import CACHED_STEM, module_part
 
-_LDM = re.compile(r"(input_blocks|output_blocks)[._](\d+)[._]|middle_block[._]")
+_LDM = re.compile(r"(input_blocks|output_blocks)[._]([0-9]{1,4})[._]|middle_block[._]")
 _OUTPUT_LAYER = re.compile(r"conv_out|norm_out|out_2")
 _DIFFUSERS = re.compile(
-    r"(down_blocks|up_blocks)[._](\d+)[._](attentions|resnets|downsamplers|upsamplers)[._](\d+)|mid_block[._]"
+    r"(down_blocks|up_blocks)[._]([0-9]{1,4})[._](attentions|resnets|downsamplers|upsamplers)[._]([0-9]{1,4})|mid_block[._]"
 )
 
 
-@functools.lru_cache(maxsize=65536)
 def block_id(stem: str) -> str | None:
+    """The block of a module stem (cached for real-sized stems only, as :func:`module_part`)."""
+    return _block_id(stem) if len(stem) <= CACHED_STEM else _find_block(stem)
+
+
+@functools.lru_cache(maxsize=65536)
+def _block_id(stem: str) -> str | None:
+    return _find_block(stem)
+
+
+def _find_block(stem: str) -> str | None:
     part = module_part(stem)
     if part in ("te1", "te2"):
         return "BASE"

@@ -7,10 +7,14 @@ Tags are addressed by their index among the lora/lyco tags of the text (as in ``
 
 from __future__ import annotations
 
+import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from .formatting import format_number
+from .grammar import TAG_OPENING, scan_prompt
 from .model import Span, Tag
 from .parser import parse_prompt
 
@@ -63,7 +67,12 @@ def _role_arg(tag: Tag, role: str, position: int):  # -> Arg | None
 
 
 def set_weight(text: str, index: int, weight: float, *, unet: float | None = None) -> Edit:
-    """Set a tag's weight. ``unet=None`` keeps te and unet together (an explicit unet follows)."""
+    """Set a tag's weight. ``unet=None`` keeps te and unet together (an explicit unet follows).
+
+    ``ValueError`` for a weight that is not a finite number (the tag would stop being valid).
+    """
+    if not math.isfinite(weight) or (unet is not None and not math.isfinite(unet)):
+        raise ValueError(f"a weight must be a finite number, not {weight if unet is None else unet!r}")
     tag = tag_at(text, index)
     value = format_number(weight, WEIGHT_DIGITS)
     unet_value = format_number(weight if unet is None else unet, WEIGHT_DIGITS)
@@ -90,34 +99,90 @@ def rename_tag(text: str, index: int, name: str) -> Edit:
     return _splice_tag(text, tag, [(name_arg.value_span, name)])
 
 
-_SEPARATOR_BEFORE = re.compile(r"[ \t]*,?[ \t]*\Z")
-_SPACES_BEFORE = re.compile(r"[ \t]*\Z")
 _SEPARATOR_AFTER = re.compile(r"[ \t]*,?[ \t]*")
 
 
 def remove_tag(text: str, index: int) -> Edit:
     """Remove a tag and the one separator that joined it to its neighbours."""
-    start, end = tag_at(text, index).span
-    before, after = text[:start], text[end:]
-    if not before or before[-1] in "\r\n":
-        end += len(_SEPARATOR_AFTER.match(after).group())  # type: ignore[union-attr]
-    elif not after or after[0] in "\r\n,":
-        start -= len(_SEPARATOR_BEFORE.search(before).group())  # type: ignore[union-attr]
-    elif after[0].isspace():
-        start -= len(_SPACES_BEFORE.search(before).group())  # type: ignore[union-attr]
-    return _replace(text, start, end, "")
+    tag_at(text, index)  # IndexError with a clear message when there is no such tag
+    return remove_tags(text, [index])
+
+
+def remove_tags(text: str, indices: Iterable[int]) -> Edit:
+    """Remove several tags, each as :func:`remove_tag` would one after the other, in one pass.
+
+    Linear in the text: a prompt with thousands of tags of one LoRA is not re-parsed per tag.
+    """
+    tags = parse_prompt(text).tags
+    spans = sorted({tags[index].span for index in indices})
+    if not spans:
+        return Edit(text=text, span=(0, 0), replaced=(0, 0))
+    kept = _Pieces()
+    position, first = 0, -1
+    for start, end in spans:
+        kept.add(text[position:start])
+        if kept.empty() or kept.last() in "\r\n":
+            end += len(_SEPARATOR_AFTER.match(text, end).group())  # type: ignore[union-attr]
+        elif end == len(text) or text[end] in "\r\n,":
+            kept.trim(" \t")
+            kept.trim(",", most=1)
+            kept.trim(" \t")
+        elif text[end].isspace():
+            kept.trim(" \t")
+        first = kept.length if first == -1 else min(first, kept.length)
+        position = end
+    kept.add(text[position:])
+    new = kept.text()
+    return Edit(text=new, span=(first, len(new) - (len(text) - position)), replaced=(first, position))
+
+
+class _Pieces:
+    """The text kept so far, as pieces whose tails can be trimmed without copying."""
+
+    def __init__(self) -> None:
+        self._pieces: list[list[Any]] = []  # [text, end]
+        self.length = 0
+
+    def add(self, piece: str) -> None:
+        if piece:
+            self._pieces.append([piece, len(piece)])
+            self.length += len(piece)
+
+    def empty(self) -> bool:
+        return not self._pieces
+
+    def last(self) -> str:
+        piece, end = self._pieces[-1]
+        return piece[end - 1]
+
+    def trim(self, characters: str, most: int | None = None) -> None:
+        """Drop trailing ``characters`` (at most ``most`` of them)."""
+        budget = most if most is not None else self.length
+        while self._pieces and budget:
+            piece = self._pieces[-1]
+            end = piece[1]
+            while end and budget and piece[0][end - 1] in characters:
+                end -= 1
+                budget -= 1
+            self.length -= piece[1] - end
+            piece[1] = end
+            if end:
+                return
+            self._pieces.pop()
+
+    def text(self) -> str:
+        return "".join(piece if end == len(piece) else piece[:end] for piece, end in self._pieces)
 
 
 def insert_tag(text: str, cursor: int, tag_text: str, separator: str = " ") -> Edit:
     """Insert ``tag_text`` at ``cursor``, adding ``separator`` where it touches other words.
 
-    ``separator`` is A1111's "extra networks add text separator" (a space by default). A cursor
-    inside an existing tag moves to that tag's end, so a tag is never split.
+    ``separator`` is A1111's "extra networks add text separator" (a space by default). The
+    insertion never lands inside a ``<\\w+:…>`` span: a cursor inside a tag (ours or foreign)
+    moves to its end, and a cursor after an opening that is never closed (``<lora:ink``,
+    ``a <3:``) moves before it, since that opening would swallow the new tag up to its ``>``.
     """
-    cursor = max(0, min(cursor, len(text)))
-    for tag in parse_prompt(text).tags:
-        if tag.span[0] < cursor < tag.span[1]:
-            cursor = tag.span[1]
+    cursor = safe_insertion_point(text, max(0, min(cursor, len(text))))
     before, after = text[:cursor], text[cursor:]
     prefix = separator if before and not before[-1].isspace() and not before.endswith(separator) else ""
     if prefix and before.endswith(separator.strip() or "\0"):
@@ -127,4 +192,37 @@ def insert_tag(text: str, cursor: int, tag_text: str, separator: str = " ") -> E
         suffix = ""
     else:
         suffix = mark if after[0].isspace() else separator
-    return _replace(text, cursor, cursor, prefix + tag_text + suffix)
+    edit = _replace(text, cursor, cursor, prefix + tag_text + suffix)
+    return Inserted(edit.text, edit.span, edit.replaced, (cursor + len(prefix), cursor + len(prefix) + len(tag_text)))
+
+
+@dataclass(frozen=True)
+class Inserted(Edit):
+    """An insertion: also where the inserted text itself sits (without the separators added)."""
+
+    inserted: Span = (0, 0)
+
+
+def safe_insertion_point(text: str, cursor: int) -> int:
+    """The nearest place at or around ``cursor`` where new text cannot join a tag.
+
+    Inside a tag (``<lora:…>``, a foreign ``<hypernet:…>``, any ``<word:…>``): its end. After
+    an opening that would take the new text as its body (no ``>`` left in the text, or an
+    empty ``<x:>`` with the cursor before its ``>``): before that opening.
+    """
+    last_closing = text.rfind(">")
+    for token in scan_prompt(text):
+        start = token.start_pos or 0
+        if start >= cursor:
+            break
+        if token.type == "TAG" and cursor < start + len(token):
+            return start + len(token)
+        opening = TAG_OPENING.match(text, start) if token.type == "LT" else None
+        if opening is None:
+            continue
+        # An opening that did not become a tag has no body before its first '>' (or no '>' at
+        # all): text inserted up to that '>' would become its body.
+        closing = -1 if opening.end() > last_closing else text.find(">", opening.end())
+        if closing == -1 or cursor <= closing:
+            return start
+    return cursor

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from .model import Bound, Tag, Weight, is_schedule
 
 
@@ -60,12 +62,26 @@ def format_tag(tag: Tag) -> str:
 
 
 def can_be_tagged(name: str) -> bool:
-    """A tag can only name a file whose name has no ``:`` or ``>`` and is not blank."""
-    return bool(name.strip()) and ":" not in name and ">" not in name
+    """Whether ``<lora:NAME:1>`` reads back as exactly one valid tag naming ``name``.
+
+    Not when the name holds ``:`` or ``>``, is blank or has surrounding spaces (tags strip
+    them), or reads as an argument (``te=1``): a tag could not name that file.
+    """
+    if not name.strip() or ":" in name or ">" in name or name != name.strip():
+        return False
+    from .parser import parse_prompt
+
+    parsed = parse_prompt(f"<lora:{name}:1>")
+    return not parsed.foreign and len(parsed.tags) == 1 and parsed.tags[0].valid and parsed.tags[0].name == name
 
 
 def new_tag_text(name: str, weight: float, tag_type: str = "lora") -> str:
     """The text the gallery inserts for a LoRA: ``<lora:NAME:W>``."""
     if not can_be_tagged(name):
-        raise ValueError(f"a tag cannot name {name!r}: names may not contain ':' or '>'")
+        raise ValueError(
+            f"a tag cannot name {name!r}: names may not contain ':' or '>', start or end with a space, "
+            "or read as an argument such as 'te=1'"
+        )
+    if not math.isfinite(weight):
+        raise ValueError(f"the weight of a tag must be a finite number, not {weight!r}")
     return f"<{tag_type}:{name}:{format_number(weight, 4)}>"

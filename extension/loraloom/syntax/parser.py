@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from .grammar import scan_prompt
 from .model import LORA_TYPES, Diagnostic, ForeignTag, ParseResult, PromptParse, Source, Tag
 from .tags import read_tag
+from .values import quoted
 
 
 def parse(
@@ -108,7 +109,7 @@ def _duplicates(tags: list[Tag], source: Source) -> list[Diagnostic]:
             problems.append(
                 Diagnostic(
                     "warning",
-                    f"'{tag.name}' appears {counts[tag.name]} times in the {source} prompt; all are applied",
+                    f"{quoted(tag.name)} appears {counts[tag.name]} times in the {source} prompt; all are applied",
                     tag.span,
                     "keep one tag per LoRA, or mean it: their weights add up",
                     source,

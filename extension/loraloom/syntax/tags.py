@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from .model import Arg, Diagnostic, Source, Span, Tag, Weight
-from .values import Problem, read_bound, read_dyn, read_lbw, read_weight
+from .values import Problem, quoted, read_bound, read_dyn, read_lbw, read_weight
 
 WEIGHT_KEYS = ("te", "unet", "hr", "hrte", "hrunet")
 WEIGHT_LABELS = {
@@ -94,14 +94,15 @@ def read_tag(
         if arg.key is None:
             continue
         if arg.key not in KNOWN_KEYS:
-            reader.warn(arg.span, f"unknown argument '{arg.key}=' is ignored", f"known: {', '.join(KNOWN_KEYS)}")
+            known = f"known: {', '.join(KNOWN_KEYS)}"
+            reader.warn(arg.span, f"unknown argument {quoted(arg.key + '=')} is ignored", known)
         elif arg.key in named:
-            reader.warn(arg.span, f"'{arg.key}=' is given twice; the last one counts", "remove one of them")
+            reader.warn(arg.span, f"{quoted(arg.key + '=')} is given twice; the last one counts", "remove one of them")
         named[arg.key] = arg
     for extra in positional[len(POSITIONAL_ROLES) :]:
         reader.warn(
             extra.span,
-            f"extra argument '{extra.text}' is ignored",
+            f"extra argument {quoted(extra.text)} is ignored",
             "positional arguments are name:te:unet:dyn; use key=value for the others",
         )
     roles = dict(zip(POSITIONAL_ROLES, positional, strict=False))
@@ -133,13 +134,12 @@ def read_tag(
     stop = reader.read(named.get("stop"), lambda t: read_bound(t, "stop"))
     _check_bounds(reader, named, start, stop)
     index = raw.find("<", 1)
-    while index != -1:
+    if index != -1:  # one warning, at the first: a '>' is missing before it
         reader.warn(
             (span[0] + index, span[0] + index + 1),
             "this tag contains '<'; a '>' may be missing before it",
             "close each tag with '>'",
         )
-        index = raw.find("<", index + 1)
     valid = not reader.failed
     tag = Tag(
         type=tag_type,

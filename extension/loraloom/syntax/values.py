@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from lark import Tree
 
@@ -20,7 +21,16 @@ from .model import Bound, Keyframe, Weight
 
 CACHE_SIZE = 4096
 """Values repeat across tags, prompts and keystrokes; readers are pure, so they are cached."""
+CACHED_LENGTH = 64
+"""Only values this short are cached, so the cache holds at most ``CACHE_SIZE × CACHED_LENGTH``
+characters of keys: a real weight is a few characters, a hostile one can be megabytes."""
+MAX_DIGITS = 18
+"""Steps and ranks are whole numbers far below 10¹⁸; longer digit runs are refused before
+``int()`` sees them (it refuses over 4,300 digits, and takes quadratic time below that)."""
+QUOTED_LENGTH = 40
+"""Messages quote a value up to this many characters, then end it with ``…``."""
 
+R = TypeVar("R")
 WEIGHT_HINT = "write a number such as 0.8, or a schedule such as 0.8@0,0.2@0.5"
 
 
@@ -33,31 +43,58 @@ class Problem:
     """How many characters of the value are at fault (``None``: the rest of the value)."""
 
 
+def cached(function: Callable[..., R]) -> Callable[..., R]:
+    """An LRU cache for a reader whose first argument is the value text, skipping long texts."""
+    memo = functools.lru_cache(maxsize=CACHE_SIZE)(function)
+
+    @functools.wraps(function)
+    def read(text: str, *args: Any) -> R:
+        return memo(text, *args) if len(text) <= CACHED_LENGTH else function(text, *args)
+
+    read.cache_clear = memo.cache_clear  # type: ignore[attr-defined]
+    read.cache_info = memo.cache_info  # type: ignore[attr-defined]
+    return read
+
+
+def quoted(text: str) -> str:
+    """``'text'`` for a message, shortened: a 500 KB value must not make a 500 KB message."""
+    if len(text) > QUOTED_LENGTH:
+        text = text[: QUOTED_LENGTH - 1] + "…"
+    return f"'{text}'"
+
+
 def _not_parsed(what: str, text: str, error: ValueError_, hint: str) -> Problem:
     if not text:
         return Problem(f"{what} is empty", hint)
     if error.offset == 0:
-        return Problem(f"{what} '{text}' is not a number", hint)
+        return Problem(f"{what} {quoted(text)} is not a number", hint)
     if not error.found:
-        return Problem(f"{what} '{text}' ends too early", hint, error.offset, 0)
-    message = f"{what} '{text}': unexpected {error.found!r} at character {error.offset + 1}"
+        return Problem(f"{what} {quoted(text)} ends too early", hint, error.offset, 0)
+    message = f"{what} {quoted(text)}: unexpected {error.found!r} at character {error.offset + 1}"
     return Problem(message, hint, error.offset, 1)
 
 
 def _finite(text: str, what: str, offset: int = 0) -> tuple[float | None, Problem | None]:
     value = float(text)
     if not math.isfinite(value):
-        return None, Problem(f"{what} '{text}' is too large", "use a number of ordinary size", offset, len(text))
+        return None, Problem(f"{what} {quoted(text)} is too large", "use a number of ordinary size", offset, len(text))
     return value, None
 
 
-@functools.lru_cache(maxsize=CACHE_SIZE)
+def _whole(text: str, what: str, hint: str) -> tuple[int | None, Problem | None]:
+    """A whole number the grammar accepted (``[+-]?digits``), refused when absurdly long."""
+    if len(text.lstrip("+-").lstrip("0")) > MAX_DIGITS:
+        return None, Problem(f"{what} {quoted(text)} is too large", hint, 0, len(text))
+    return int(text), None
+
+
+@cached
 def read_weight(text: str, what: str = "weight") -> tuple[Weight | None, Problem | None]:
     """A constant multiplier, or a keyframe schedule ``w@t,w@t`` (``,`` or ``;`` between)."""
     if number_pattern().fullmatch(text):
         return _finite(text, what)
     if text.lower().lstrip("+-") in ("nan", "inf", "infinity"):
-        return None, Problem(f"{what} '{text}' is not a finite number", "use a number such as 1 or 0.5")
+        return None, Problem(f"{what} {quoted(text)} is not a finite number", "use a number such as 1 or 0.5")
     tree = parse_value(text, "weight")
     if isinstance(tree, ValueError_):
         return None, _not_parsed(what, text, tree, WEIGHT_HINT)
@@ -73,7 +110,7 @@ def read_weight(text: str, what: str = "weight") -> tuple[Weight | None, Problem
             return None, problem
         if position < 0:  # type: ignore[operator]
             return None, Problem(
-                f"schedule position '{position_token}' is negative",
+                f"schedule position {quoted(str(position_token))} is negative",
                 "positions are a fraction of the pass (0…1) or a step number (> 1)",
                 position_token.start_pos,
                 len(position_token),
@@ -82,20 +119,22 @@ def read_weight(text: str, what: str = "weight") -> tuple[Weight | None, Problem
     return tuple(keyframes), None
 
 
-@functools.lru_cache(maxsize=CACHE_SIZE)
+@cached
 def read_dyn(text: str) -> tuple[int | None, Problem | None]:
     """``dyn=``: how many ranks of a DyLoRA file to keep."""
     hint = "dyn is a whole number of ranks to keep, such as 8"
     tree = parse_value(text, "dyn")
     if isinstance(tree, ValueError_):
         return None, _not_parsed("dyn", text, tree, hint)
-    value = int(text)
+    value, problem = _whole(text, "dyn", hint)
+    if problem or value is None:
+        return None, problem
     if value < 1:
-        return None, Problem(f"dyn '{text}' must be at least 1", hint)
+        return None, Problem(f"dyn {quoted(text)} must be at least 1", hint)
     return value, None
 
 
-@functools.lru_cache(maxsize=CACHE_SIZE)
+@cached
 def read_bound(text: str, what: str) -> tuple[Bound | None, Problem | None]:
     """``start=``/``stop=``: an integer is a step, a decimal ≤ 1 a fraction of the pass."""
     hint = f"{what} is a step number such as 5, or a fraction of the pass such as 0.5"
@@ -107,11 +146,13 @@ def read_bound(text: str, what: str) -> tuple[Bound | None, Problem | None]:
         if problem:
             return None, problem
         if not 0 <= value <= 1:  # type: ignore[operator]
-            return None, Problem(f"{what} '{text}' is a decimal outside 0…1", hint)
+            return None, Problem(f"{what} {quoted(text)} is a decimal outside 0…1", hint)
         return value, None
-    number = int(text)
+    number, problem = _whole(text, what, hint)
+    if problem or number is None:
+        return None, problem
     if number < 0:
-        return None, Problem(f"{what} '{text}' is negative", hint)
+        return None, Problem(f"{what} {quoted(text)} is negative", hint)
     return number, None
 
 
@@ -124,7 +165,7 @@ def read_lbw(
     return _read_lbw(text, user_presets)
 
 
-@functools.lru_cache(maxsize=CACHE_SIZE)
+@cached
 def _read_lbw_builtin(text: str) -> tuple[str | tuple[float, ...] | None, Problem | None]:
     return _read_lbw(text, None)
 
@@ -145,7 +186,7 @@ def _read_lbw(
             close = get_close_matches(text, preset_names(user_presets), n=3, cutoff=0.5)
             suggestion = f"did you mean {', '.join(close)}? " if close else ""
             known = ", ".join(preset_names(user_presets))
-            return None, Problem(f"lbw preset '{text}' is unknown", f"{suggestion}known presets: {known}")
+            return None, Problem(f"lbw preset {quoted(text)} is unknown", f"{suggestion}known presets: {known}")
         return name, None
     values = []
     for token in tree.children:

@@ -12,6 +12,7 @@ from typing import Any
 from ..kinds import label
 from ..library.discovery import LoraEntry
 from ..library.info import LoraInfo
+from ..library.untrusted import finite_number, text_list
 from ..syntax.formatting import can_be_tagged
 
 DEFAULT_RANGE = (-2.0, 2.0)
@@ -25,13 +26,11 @@ def tag_name(entry: LoraEntry, stem_count: int) -> str:
 
 def weight_range(user: Mapping[str, Any]) -> tuple[float, float]:
     """The slider range: the sidecar's ``weight min``/``weight max`` ("slider" LoRAs need ±8), else ±2."""
-    low, high = DEFAULT_RANGE
-    try:
-        low = float(user.get("weight min", low))
-        high = float(user.get("weight max", high))
-    except (TypeError, ValueError):
+    low = finite_number(user.get("weight min", DEFAULT_RANGE[0]))
+    high = finite_number(user.get("weight max", DEFAULT_RANGE[1]))
+    if low is None or high is None or not low < high:
         return DEFAULT_RANGE
-    return (low, high) if low < high else DEFAULT_RANGE
+    return low, high
 
 
 def _folder(entry: LoraEntry) -> str:
@@ -67,7 +66,8 @@ def card(info: LoraInfo, stem_count: int) -> dict[str, Any]:
     record = pending_card(info.entry, stem_count)
     user = info.sidecars.user
     kinds = [label(kind) for kind in info.summary.kinds]
-    tags = [str(tag) for tag in (info.sidecars.civitai.get("model") or {}).get("tags", []) or []]
+    model = info.sidecars.civitai.get("model")
+    tags = text_list(model.get("tags")) if isinstance(model, dict) else []
     record.update(
         alias=info.alias,
         family=info.summary.family,

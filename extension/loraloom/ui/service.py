@@ -1,13 +1,16 @@
 """``GalleryService``: what the gallery and the sliders ask of the library, host-independent.
 
 Reading headers and hashing run on one background thread with visible progress; until a file's
-header is read its card is "pending" (name and file facts), so the tab is usable at once. Hosts
-pass their settings as callables, so a changed setting or checkpoint is seen on the next request.
+header is read its card is "pending" (name and file facts), so the tab is usable at once; one
+file that cannot be read never stops the thread. Hosts pass their settings as callables, so a
+changed setting or checkpoint is seen on the next request. Writes of one sidecar are serialised
+(concurrent saves of different fields all land), and a save that fails raises :class:`SaveFailed`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import threading
 from collections import Counter
@@ -15,9 +18,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..library.atomic import KeyedLocks
 from ..library.discovery import LoraEntry
 from ..library.library import Library
 from ..library.sidecars import write_user_metadata
+from ..library.untrusted import UntrustedJSON, display
 from ..syntax.model import Source
 from .cards import card, pending_card, tag_name
 from .prompt_edits import TextChange, Toggle, remove_tag_at, set_tag_weight, toggle_lora
@@ -37,6 +42,8 @@ EDITABLE_FIELDS = {
 }
 """A1111's user-metadata fields plus the slider range; anything else in a request is refused."""
 SD_VERSIONS = ("Unknown", "SD1", "SD2", "SDXL")
+MAX_TEXT_FIELD = 64 * 1024
+"""A sidecar text field (description, notes…) is at most this many characters."""
 
 
 @dataclass
@@ -55,6 +62,10 @@ class GalleryError(ValueError):
     """A request the gallery cannot do (unknown LoRA, bad field): shown to the user as is."""
 
 
+class SaveFailed(GalleryError):
+    """A write that did not happen (disk full, permissions): the old file is unchanged."""
+
+
 class GalleryService:
     def __init__(self, library: Library, state: UserState, options: GalleryOptions | None = None) -> None:
         self.library = library
@@ -69,6 +80,7 @@ class GalleryService:
         self._entries_by_tag: dict[str, LoraEntry] = {}
         self._worker: threading.Thread | None = None
         self._rescan = threading.Event()
+        self._sidecar_locks = KeyedLocks()
         self.progress: dict[str, Any] = {"phase": "idle", "done": 0, "total": 0}
         self._index_entries()
 
@@ -105,25 +117,31 @@ class GalleryService:
         return worker is None or not worker.is_alive()
 
     def _scan(self) -> None:
-        while True:
-            self._rescan.clear()
-            entries = list(self._entries_by_tag.values())
-            stale = [e for e in entries if e.name not in self._fresh or self._cards[e.name][0] != e.stamp]
-            self.progress = {"phase": "reading", "done": 0, "total": len(stale)}
-            for done, entry in enumerate(stale, start=1):
-                self._build_card(entry)
-                self.progress = {"phase": "reading", "done": done, "total": len(stale)}
-            unhashed = [e for e in entries if not e.problem and self.library.cached_hashes(e) is None]
-            self.progress = {"phase": "hashing", "done": 0, "total": len(unhashed)}
-            for done, entry in enumerate(unhashed, start=1):
-                with contextlib.suppress(OSError):  # the detail panel reports it
-                    self.library.hashes(entry)
-                self.progress = {"phase": "hashing", "done": done, "total": len(unhashed)}
-            with contextlib.suppress(OSError):  # a read-only cache folder only costs speed
-                self.library.save()
-            if not self._rescan.is_set():
-                self.progress = {"phase": "idle", "done": 0, "total": 0}
-                return
+        try:
+            while True:
+                self._rescan.clear()
+                self._read_pending()
+                if not self._rescan.is_set():
+                    return
+        finally:  # whatever happened, the toolbar must not show "reading" for ever
+            self.progress = {"phase": "idle", "done": 0, "total": 0}
+
+    def _read_pending(self) -> None:
+        """One pass: build stale cards, hash unhashed files, save the cache."""
+        entries = list(self._entries_by_tag.values())
+        stale = [e for e in entries if e.name not in self._fresh or self._cards[e.name][0] != e.stamp]
+        self.progress = {"phase": "reading", "done": 0, "total": len(stale)}
+        for done, entry in enumerate(stale, start=1):
+            self._build_card(entry)
+            self.progress = {"phase": "reading", "done": done, "total": len(stale)}
+        unhashed = [e for e in entries if not e.problem and self.library.cached_hashes(e) is None]
+        self.progress = {"phase": "hashing", "done": 0, "total": len(unhashed)}
+        for done, entry in enumerate(unhashed, start=1):
+            with contextlib.suppress(Exception):  # the detail panel reports it; the others go on
+                self.library.hashes(entry)
+            self.progress = {"phase": "hashing", "done": done, "total": len(unhashed)}
+        with contextlib.suppress(Exception):  # a read-only cache folder only costs speed
+            self.library.save()
 
     def _build_card(self, entry: LoraEntry) -> dict[str, Any]:
         stem_count = self._stem_counts.get(entry.stem, 1)
@@ -131,7 +149,7 @@ class GalleryService:
             record = card(self.library.describe(entry, with_hashes=False), stem_count)
         except Exception as error:  # one unreadable file must not stop the scan
             record = pending_card(entry, stem_count)
-            record.update(pending=False, problems=[f"cannot be read: {error}"])
+            record.update(pending=False, problems=[f"cannot be read: {display(str(error))[:300]}"])
         with self._lock:
             self._cards[entry.name] = (entry.stamp, record)
             self._fresh.add(entry.name)
@@ -184,34 +202,52 @@ class GalleryService:
     def detail(self, name: str) -> dict[str, Any]:
         entry = self.entry(name)
         info = self.library.describe(entry, with_hashes=True).to_json()
-        return {**info, "card": self._build_card(entry) | {"favourite": name in self.state.favourites}}
+        card = self._build_card(entry)
+        return {**info, "card": card | {"favourite": card["name"] in self.state.favourites}}
 
     def thumbnail(self, name: str) -> bytes:
         entry = self.entry(name)
         if not entry.sidecars.preview:
-            raise GalleryError(f"{name} has no preview image")
-        return self.thumbnails.get(entry.sidecars.preview, self.library.roots)
+            raise GalleryError(f"{display(name)} has no preview image")
+        # the folders discovery listed for this file (a followed symlinked folder included)
+        folders = [*self.library.roots, os.path.dirname(entry.path)]
+        return self.thumbnails.get(entry.sidecars.preview, folders)
 
     # -- writing ------------------------------------------------------------------------------
 
     def save_user_metadata(self, name: str, values: Mapping[str, Any]) -> dict[str, Any]:
-        """Write the user sidecar (A1111's ``<base>.json``) atomically and return the new card."""
+        """Write the user sidecar (A1111's ``<base>.json``) atomically and return the new card.
+
+        Saves of one file are serialised (read, update, write), so concurrent saves of
+        different fields all land.
+        """
         entry = self.entry(name)
         cleaned = _validated(values)
         path = entry.sidecars.user_json or os.path.splitext(entry.path)[0] + ".json"
         try:
-            write_user_metadata(path, cleaned)
+            with self._sidecar_locks.hold(os.path.realpath(path)):
+                write_user_metadata(path, cleaned)
+        except UntrustedJSON as error:
+            raise GalleryError(
+                f"{display(path)} cannot be updated: the file there {error}; fix or remove it first"
+            ) from None
         except (OSError, ValueError) as error:
-            raise GalleryError(f"{path} could not be written ({error}); the old file is unchanged") from error
+            reason = getattr(error, "strerror", None) or error
+            raise SaveFailed(f"{display(path)} could not be written ({reason}); the old file is unchanged") from error
         self.library.refresh()  # the sidecar may be new: listings find sidecars
         self._index_entries()
         entry = self.entry(name)
         self._build_card(entry)
         return self._card_for(entry)
 
-    def set_favourite(self, name: str, favourite: bool) -> None:
-        self.entry(name)
-        self.state.set_favourite(name, favourite)
+    def set_favourite(self, name: str, favourite: bool) -> str:
+        """Mark a LoRA (by its card name) as a favourite or not; :class:`SaveFailed` if not saved."""
+        card_name = self._card_for(self.entry(name))["name"]
+        try:
+            self.state.set_favourite(card_name, favourite)
+        except OSError as error:
+            raise SaveFailed(f"favourites could not be saved ({error.strerror or error}); nothing changed") from None
+        return card_name
 
     # -- prompt edits -------------------------------------------------------------------------
 
@@ -221,13 +257,22 @@ class GalleryService:
             raise GalleryError(f"a tag cannot name '{name}' (it contains ':' or '>'); rename the file")
         weight = entry_card["preferred_weight"] or self.options.default_weight()
         words = entry_card["trigger_words"] if with_words else []
-        result = toggle_lora(text, cursor, name, weight, words, added_words, self.options.separator())
+        try:
+            result = toggle_lora(text, cursor, name, weight, words, added_words, self.options.separator())
+        except ValueError as error:  # an insertion that would change other tags, a bad weight
+            raise GalleryError(str(error)) from None
         if result.action == "inserted":
-            self.state.mark_used([name])
+            with contextlib.suppress(OSError):  # "last used" is a convenience; the edit stands
+                self.state.mark_used([name])
         return result
 
     def set_weight(self, text: str, index: int, te: float, unet: float | None) -> TextChange:
-        return set_tag_weight(text, index, te, unet)
+        try:
+            return set_tag_weight(text, index, te, unet)
+        except IndexError:
+            raise
+        except ValueError as error:  # a weight that is not a finite number
+            raise GalleryError(str(error)) from None
 
     def remove(self, text: str, index: int, added_words: list[str]) -> TextChange:
         return remove_tag_at(text, index, added_words)
@@ -240,23 +285,42 @@ class GalleryService:
 def _validated(values: Mapping[str, Any]) -> dict[str, Any]:
     unknown = sorted(set(values) - set(EDITABLE_FIELDS))
     if unknown:
-        raise GalleryError(f"unknown fields {', '.join(unknown)}; editable: {', '.join(EDITABLE_FIELDS)}")
+        names = ", ".join(display(str(name))[:60] for name in unknown[:10])
+        raise GalleryError(f"unknown fields {names}; editable: {', '.join(EDITABLE_FIELDS)}")
     cleaned: dict[str, Any] = {}
     for key, value in values.items():
         kind = EDITABLE_FIELDS[key]
         if kind is float:
-            try:
-                number = float(value if value not in ("", None) else 0)
-            except (TypeError, ValueError):
-                raise GalleryError(f"'{key}' must be a number, not {value!r}") from None
-            if number != number or number in (float("inf"), float("-inf")):
-                raise GalleryError(f"'{key}' must be a finite number")
-            cleaned[key] = number
+            cleaned[key] = _number_field(key, value)
+        elif value is None or isinstance(value, str):
+            text = value or ""
+            if len(text) > MAX_TEXT_FIELD:
+                raise GalleryError(f"'{key}' is {len(text):,} characters; at most {MAX_TEXT_FIELD:,} are kept")
+            cleaned[key] = text
         else:
-            cleaned[key] = str(value if value is not None else "")
+            raise GalleryError(f"'{key}' must be text, not {type(value).__name__}")
     if cleaned.get("sd version", "Unknown") not in SD_VERSIONS:
         raise GalleryError(f"'sd version' must be one of {', '.join(SD_VERSIONS)}")
     low, high = cleaned.get("weight min"), cleaned.get("weight max")
     if low is not None and high is not None and (low or high) and low >= high:
         raise GalleryError("'weight min' must be below 'weight max'")
     return cleaned
+
+
+def _number_field(key: str, value: Any) -> float:
+    """A sidecar number: a JSON number or numeric text (what a form sends), finite; empty is 0."""
+    if value in ("", None):
+        return 0.0
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float | str)
+        or (isinstance(value, str) and len(value) > 64)
+    ):
+        raise GalleryError(f"'{key}' must be a number")
+    try:
+        number = float(value)
+    except (ValueError, OverflowError):
+        raise GalleryError(f"'{key}' must be a number, not {display(str(value))!r}") from None
+    if not math.isfinite(number):
+        raise GalleryError(f"'{key}' must be a finite number")
+    return number

@@ -1,11 +1,15 @@
 """One slider row per tag of a prompt: weights, range and the warning the row shows.
 
 The browser re-asks for rows as the user types (debounced), so this is a parse plus dictionary
-look-ups: names are resolved against the gallery's cards, the library only as a fallback.
+look-ups: names are resolved against the gallery's cards, the library only as a fallback, each
+distinct name once. Rows stop at :data:`MAX_ROWS` per prompt (no one moves 20,000 sliders; a
+hostile prompt must not cost 20,000 library searches), and diagnostics are matched to tags by
+position, so the work stays linear in the prompt.
 """
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -15,14 +19,22 @@ from .cards import DEFAULT_RANGE, FAMILY_LABELS
 
 Lookup = Callable[[str], tuple[dict[str, Any] | None, str]]
 """name → (card or ``None``, note): how the gallery finds the LoRA a tag names."""
+MAX_ROWS = 200
 
 
 def slider_rows(text: str, source: Source, lookup: Lookup, model_family: str | None) -> list[dict[str, Any]]:
     parsed = parse_prompt(text, source)
+    diagnostics = sorted(parsed.diagnostics, key=lambda d: d.span)  # the parser's order, made sure
+    starts = [d.span[0] for d in diagnostics]
+    found: dict[str, tuple[dict[str, Any] | None, str]] = {}
     rows = []
-    for index, tag in enumerate(parsed.tags):
-        card, note = lookup(tag.name) if tag.name else (None, "the tag names no LoRA")
-        problems = [f"{d.message} — {d.hint}" for d in parsed.diagnostics if _inside(d.span, tag.span)]
+    for index, tag in enumerate(parsed.tags[:MAX_ROWS]):
+        if tag.name not in found:
+            found[tag.name] = lookup(tag.name) if tag.name else (None, "the tag names no LoRA")
+        card, note = found[tag.name]
+        first, last = bisect.bisect_left(starts, tag.span[0]), bisect.bisect_left(starts, tag.span[1])
+        inside = [d for d in diagnostics[first:last] if _inside(d.span, tag.span)]
+        problems = [f"{d.message} — {d.hint}" for d in inside]
         if card is None:
             problems.append(note)
         elif mismatch := family_mismatch(card, model_family):

@@ -1,4 +1,9 @@
-"""``loraloom ui``: the gallery and sliders served alone, on 127.0.0.1 by default."""
+"""``loraloom ui``: the gallery and sliders served alone, on 127.0.0.1 by default.
+
+The routes answer only to the loopback names (or the ``--host`` given), so a web page cannot
+reach them through DNS rebinding; writes come only from the app's own page (see
+:mod:`.requests`). Binding another address is the user's choice to let that network in.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..library.library import Library
+from .requests import RequestPolicy, loopback_policy
 from .service import GalleryOptions, GalleryService
 from .user_state import STATE_FILE_NAME, UserState
 
@@ -26,7 +32,8 @@ def make_service(lora_dirs: Sequence[str], state_dir: str | None = None) -> Gall
     return service
 
 
-def make_app(service: GalleryService) -> Any:
+def make_app(service: GalleryService, policy: RequestPolicy | None = None) -> Any:
+    """The app: gallery routes (``policy``: loopback only by default), assets, the gradio page."""
     import gradio as gr
     from fastapi import FastAPI
 
@@ -35,7 +42,7 @@ def make_app(service: GalleryService) -> Any:
     from .routes import add_gallery_routes
 
     app = FastAPI(title="loraloom")
-    add_gallery_routes(app, lambda: service)
+    add_gallery_routes(app, lambda: service, policy or loopback_policy())
     add_asset_routes(app)
     demo = standalone_blocks()
     if hasattr(demo, "queue"):
@@ -50,4 +57,4 @@ def serve(lora_dirs: Sequence[str], host: str = "127.0.0.1", port: int = 7870) -
     service = make_service(lora_dirs)
     print(f"loraloom: {len(service.library.entries)} LoRAs from {', '.join(service.library.roots)}")
     print(f"loraloom: open http://{host}:{port}/ (Ctrl+C stops)", flush=True)
-    uvicorn.run(make_app(service), host=host, port=port, log_level="warning")
+    uvicorn.run(make_app(service, loopback_policy(host)), host=host, port=port, log_level="warning")

@@ -1,7 +1,8 @@
 """Favourites and "last used" times, kept in one small JSON file beside the library.
 
 The file is rewritten atomically (temporary file + rename) on every change; a missing or broken
-file starts empty (and is reported once) instead of failing the gallery.
+file starts empty (and is reported once) instead of failing the gallery. A change that cannot
+be saved raises ``OSError`` and is undone in memory, so what the page shows is what is on disk.
 """
 
 from __future__ import annotations
@@ -13,8 +14,12 @@ import time
 from typing import Any
 
 from ..library.atomic import write_text_atomically
+from ..library.safe_files import read_regular
+from ..library.untrusted import UntrustedJSON, display, finite_number, loads
 
 STATE_FILE_NAME = "loraloom-gallery.json"
+MAX_STATE_BYTES = 16 * 1024 * 1024
+MAX_NAMES = 100_000
 
 
 class UserState:
@@ -27,15 +32,23 @@ class UserState:
         self._load()
 
     def _load(self) -> None:
-        if not self.path or not os.path.exists(self.path):
+        if not self.path or not os.path.lexists(self.path):
             return
         try:
-            with open(self.path, encoding="utf-8") as handle:
-                data = json.load(handle)
-            self._favourites = {str(name) for name in data.get("favourites", [])}
-            self._last_used = {str(k): float(v) for k, v in dict(data.get("last_used", {})).items()}
-        except (OSError, ValueError, TypeError, AttributeError) as error:
-            self.problem = f"{self.path}: favourites cannot be read ({error}); starting empty"
+            data = loads(read_regular(self.path, MAX_STATE_BYTES))
+            if not isinstance(data, dict):
+                raise UntrustedJSON("is not a JSON object")
+        except (OSError, UntrustedJSON) as error:
+            reason = getattr(error, "strerror", None) or error
+            self.problem = f"{display(self.path)}: favourites cannot be read ({reason}); starting empty"
+            return
+        favourites, last_used = data.get("favourites"), data.get("last_used")
+        if isinstance(favourites, list):
+            self._favourites = {name for name in favourites[:MAX_NAMES] if isinstance(name, str)}
+        if isinstance(last_used, dict):
+            for name, when in list(last_used.items())[:MAX_NAMES]:
+                if (stamp := finite_number(when)) is not None:
+                    self._last_used[name] = stamp
 
     @property
     def favourites(self) -> set[str]:
@@ -45,16 +58,27 @@ class UserState:
         return self._last_used.get(name)
 
     def set_favourite(self, name: str, favourite: bool) -> None:
+        """Add or remove a favourite and save; ``OSError`` (nothing changed) when it cannot be saved."""
         with self._lock:
+            before = set(self._favourites)
             (self._favourites.add if favourite else self._favourites.discard)(name)
-            self._save()
+            try:
+                self._save()
+            except OSError:
+                self._favourites = before
+                raise
 
     def mark_used(self, names: list[str], when: float | None = None) -> None:
         with self._lock:
+            before = dict(self._last_used)
             stamp = time.time() if when is None else when
             for name in names:
                 self._last_used[name] = stamp
-            self._save()
+            try:
+                self._save()
+            except OSError:
+                self._last_used = before
+                raise
 
     def _save(self) -> None:
         if not self.path:
@@ -64,4 +88,6 @@ class UserState:
             os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
             write_text_atomically(self.path, json.dumps(data, indent=1))
         except OSError as error:
-            self.problem = f"{self.path}: favourites cannot be saved ({error.strerror or error})"
+            self.problem = f"{display(self.path)}: favourites cannot be saved ({error.strerror or error})"
+            raise
+        self.problem = None

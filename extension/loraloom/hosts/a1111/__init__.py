@@ -256,13 +256,17 @@ def _slider() -> Any:
 
 
 def on_app_started(demo: Any, app: Any) -> None:
+    from modules import shared  # type: ignore[import-not-found]
+
     claim_tags()
     from ...ui.routes import add_gallery_routes
+    from .access import a1111_policy
     from .api import add_routes
     from .gallery import gallery_service
 
-    add_routes(app, get_session)
-    add_gallery_routes(app, lambda: gallery_service(get_session()))
+    policy = a1111_policy(app, shared.cmd_opts)  # the UI's login and --api-auth, not open routes
+    add_routes(app, get_session, policy)
+    add_gallery_routes(app, lambda: gallery_service(get_session()), policy)
 
 
 def on_ui_tabs() -> list[tuple[Any, str, str]]:

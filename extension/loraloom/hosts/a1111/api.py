@@ -5,23 +5,30 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from ...library.untrusted import json_safe
 from ...syntax import parse
+from ...ui.requests import RequestPolicy
 from .session import Session
 
 
-def add_routes(app: Any, get_session: Callable[[], Session]) -> None:
-    from fastapi import Body, HTTPException
+def add_routes(app: Any, get_session: Callable[[], Session], policy: RequestPolicy | None = None) -> None:
+    """Add the REST routes; ``policy`` (see ``access.py``) says who may call them."""
+    from fastapi import Body, Depends, HTTPException
+
+    from .access import route_guard
+
+    guard = [Depends(route_guard(policy or RequestPolicy()))]
 
     def loras() -> list[dict[str, Any]]:
         library = get_session().library
-        return [_summary(library.describe(entry, with_hashes=False).to_json()) for entry in library.entries]
+        return json_safe([_summary(library.describe(entry, with_hashes=False).to_json()) for entry in library.entries])
 
     def lora(name: str) -> dict[str, Any]:
         library = get_session().library
         resolution = library.resolve(name)
         if resolution.entry is None:
             raise HTTPException(status_code=404, detail=resolution.note)
-        return library.describe(resolution.entry).to_json()
+        return json_safe(library.describe(resolution.entry).to_json())
 
     def refresh() -> dict[str, Any]:
         library = _refreshed_library()
@@ -47,17 +54,17 @@ def add_routes(app: Any, get_session: Callable[[], Session]) -> None:
             summary = library.summary(entry)
             alias = summary.metadata.get("ss_output_name") or entry.stem
             result.append({"name": entry.stem, "alias": alias, "path": entry.path, "metadata": summary.metadata})
-        return result
+        return json_safe(result)
 
     def sdapi_refresh() -> None:
         _refreshed_library()
 
-    app.add_api_route("/sdapi/v1/loras", sdapi_loras, methods=["GET"])
-    app.add_api_route("/sdapi/v1/refresh-loras", sdapi_refresh, methods=["POST"])
-    app.add_api_route("/loraloom/v1/loras", loras, methods=["GET"])
-    app.add_api_route("/loraloom/v1/loras/{name:path}", lora, methods=["GET"])
-    app.add_api_route("/loraloom/v1/refresh", refresh, methods=["POST"])
-    app.add_api_route("/loraloom/v1/parse", parse_route, methods=["POST"])
+    app.add_api_route("/sdapi/v1/loras", sdapi_loras, methods=["GET"], dependencies=guard)
+    app.add_api_route("/sdapi/v1/refresh-loras", sdapi_refresh, methods=["POST"], dependencies=guard)
+    app.add_api_route("/loraloom/v1/loras", loras, methods=["GET"], dependencies=guard)
+    app.add_api_route("/loraloom/v1/loras/{name:path}", lora, methods=["GET"], dependencies=guard)
+    app.add_api_route("/loraloom/v1/refresh", refresh, methods=["POST"], dependencies=guard)
+    app.add_api_route("/loraloom/v1/parse", parse_route, methods=["POST"], dependencies=guard)
 
 
 def _summary(record: dict[str, Any]) -> dict[str, Any]:

@@ -121,9 +121,7 @@ class Session:
 
     def _describe(self, p: Any, batch: Plan, parts: ModelParts, sd_model: Any, hires: bool) -> None:
         rows = batch.rows
-        signatures = [
-            tuple(n.acts_on_image(image) for n in rows.networks) for image in range(batch.images)
-        ]
+        signatures = [tuple(n.acts_on_image(image) for n in rows.networks) for image in range(batch.images)]
         groups = TextGroups.of(signatures)
         if groups.needed:
             prompts, negatives = ("hr_prompts", "hr_negative_prompts") if hires else ("prompts", "negative_prompts")

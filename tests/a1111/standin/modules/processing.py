@@ -84,8 +84,9 @@ class StableDiffusionProcessing:
         return c, uc
 
     def setup_conds(self):
-        self.c_uc = self._conds(self.prompts, self.negative_prompts, self.cached_c, self.cached_uc,
-                                self.extra_network_data)
+        self.c_uc = self._conds(
+            self.prompts, self.negative_prompts, self.cached_c, self.cached_uc, self.extra_network_data
+        )
         self.hr_c_uc = None
         if forge() and self.enable_hr:
             extra_networks.activate(self, self.hr_extra_network_data)
@@ -95,8 +96,9 @@ class StableDiffusionProcessing:
             extra_networks.activate(self, self.extra_network_data)
 
     def calculate_hr_conds(self):
-        self.c_uc = self._conds(self.hr_prompts, self.hr_negative_prompts, [None, None], [None, None],
-                                self.hr_extra_network_data)
+        self.c_uc = self._conds(
+            self.hr_prompts, self.hr_negative_prompts, [None, None], [None, None], self.hr_extra_network_data
+        )
 
     def sample(self, steps):
         c, uc = self.c_uc

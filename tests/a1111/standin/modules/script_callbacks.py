@@ -56,7 +56,7 @@ def _extension_of(filename):
 def _add(kind, callback, name):
     stack = [frame.filename for frame in inspect.stack() if frame.filename != __file__]
     filename = stack[0] if stack else "unknown"
-    full = f"{_extension_of(filename)}/{os.path.basename(filename)}/{kind[len('callbacks_'):]}"
+    full = f"{_extension_of(filename)}/{os.path.basename(filename)}/{kind[len('callbacks_') :]}"
     if name is not None:
         full += f"/{name}"
     callback_map[kind].append(ScriptCallback(filename, callback, full))
@@ -70,8 +70,13 @@ def _order_rules():
         for section in config.sections():
             if section.startswith("callbacks/") and section[10:].startswith(name):
                 split = lambda text: [x for x in re.split(r"[,\s]+", text.strip().lower()) if x]  # noqa: E731
-                rules.append((section[10:], split(config.get(section, "Before", fallback="")),
-                              split(config.get(section, "After", fallback=""))))
+                rules.append(
+                    (
+                        section[10:],
+                        split(config.get(section, "Before", fallback="")),
+                        split(config.get(section, "After", fallback="")),
+                    )
+                )
     return rules
 
 
