@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ...activation import ActivationSession, Plan, Row
+from ...activation import ActivationSession, Plan
 from ...library import Library
 from ...syntax import Tag, parse_prompt
 from .calls import CallDescriber, cfg_layout, denoiser_step
@@ -140,10 +140,6 @@ class Session:
             self.core.set_progress(step / total, total)
         if self.describer is not None:
             self.describer.cfg_step(cfg_layout(params))
-
-    def unet_rows(self, rows: list[Row]) -> None:
-        if self.describer is not None:
-            self.describer.cfg_step(rows)
 
     def release(self) -> None:
         """Remove the current patch (weights restored exactly) and the call hooks."""
