@@ -52,9 +52,9 @@ def start_webui(folder_name: str = "loraloom"):  # type: ignore[no-untyped-def]
     return ours, builtin, app
 
 
-@pytest.fixture
-def a1111(tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
-    """A fresh stand-in WebUI with a LoRA folder; scripts loaded and the UI callbacks run."""
+def fresh_standin(monkeypatch, tmp_path, flavour: str = "a1111"):  # type: ignore[no-untyped-def]
+    """The stand-in's modules imported anew (A1111's caches empty, no loraloom session yet) and
+    an empty LoRA folder; ``flavour`` picks the host the stand-in behaves as."""
     for name in [n for n in sys.modules if n == "modules" or n.startswith("modules.")]:
         monkeypatch.delitem(sys.modules, name)
     monkeypatch.syspath_prepend(str(STANDIN))
@@ -65,8 +65,18 @@ def a1111(tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
     monkeypatch.setattr(host, "_session", None)
     monkeypatch.setattr(processing.StableDiffusionProcessing, "cached_uc", [None, None])
     monkeypatch.setattr(processing.StableDiffusionProcessing, "cached_c", [None, None])
+    monkeypatch.setattr(shared, "flavour", flavour, raising=False)
     folder = tmp_path / "models" / "Lora"
     folder.mkdir(parents=True)
+    monkeypatch.setattr(shared.cmd_opts, "lora_dir", str(folder))
+    monkeypatch.setattr(host, "_cache_path", lambda: str(tmp_path / "cache.json"))
+    return shared, host, folder
+
+
+@pytest.fixture
+def a1111(tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
+    """A fresh stand-in WebUI with a LoRA folder; scripts loaded and the UI callbacks run."""
+    shared, host, folder = fresh_standin(monkeypatch, tmp_path)
     model = StandInModel()
     ink = kohya_lora_for(model.unet, "lora_unet", seed=1)
     ink.update(kohya_lora_for(model.cond_stage_model.wrapped.transformer, "lora_te", seed=3))
@@ -74,8 +84,6 @@ def a1111(tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
     write_file(folder / "wc.safetensors", kohya_lora_for(model.unet, "lora_unet", seed=2))
     te_only = kohya_lora_for(model.cond_stage_model.wrapped.transformer, "lora_te", seed=4)
     write_file(folder / "words.safetensors", te_only)
-    monkeypatch.setattr(shared.cmd_opts, "lora_dir", str(folder))
-    monkeypatch.setattr(host, "_cache_path", lambda: str(tmp_path / "cache.json"))
     shared.sd_model = model
     script, builtin, app = start_webui()
     parts = {"script": script, "builtin": builtin, "app": app}

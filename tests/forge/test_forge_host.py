@@ -6,7 +6,6 @@ recordings of a real Forge ``dfdcbab6`` (``recordings/``)."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -14,7 +13,7 @@ import pytest
 import torch
 
 from loraloom.activation import Row
-from tests.a1111.test_a1111_host import BUILTIN, ROOT, STANDIN, generate, load_script
+from tests.a1111.test_a1111_host import BUILTIN, ROOT, fresh_standin, generate, load_script
 from tests.a1111.test_recordings import assert_replays
 from tests.fixtures.lora_files import write_file
 from tests.fixtures.models import kohya_lora_for
@@ -41,26 +40,12 @@ def start_forge():  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def forge(tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
-    for name in [n for n in sys.modules if n == "modules" or n.startswith("modules.")]:
-        monkeypatch.delitem(sys.modules, name)
-    monkeypatch.syspath_prepend(str(STANDIN))
-    from modules import processing, shared
-
-    import loraloom.hosts.a1111 as host
-
-    monkeypatch.setattr(host, "_session", None)
-    monkeypatch.setattr(processing.StableDiffusionProcessing, "cached_uc", [None, None])
-    monkeypatch.setattr(processing.StableDiffusionProcessing, "cached_c", [None, None])
-    monkeypatch.setattr(shared, "flavour", "forge", raising=False)
-    folder = tmp_path / "models" / "Lora"
-    folder.mkdir(parents=True)
+    shared, host, folder = fresh_standin(monkeypatch, tmp_path, "forge")
     engine = ForgeEngine()
     ink = kohya_lora_for(engine.unet, "lora_unet", seed=1)
     ink.update(kohya_lora_for(engine.text_encoder, "lora_te", seed=3))
     write_file(folder / "ink.safetensors", ink)
     write_file(folder / "wc.safetensors", kohya_lora_for(engine.unet, "lora_unet", seed=2))
-    monkeypatch.setattr(shared.cmd_opts, "lora_dir", str(folder))
-    monkeypatch.setattr(host, "_cache_path", lambda: str(tmp_path / "cache.json"))
     shared.sd_model = engine
     script, builtin = start_forge()
     return SimpleNamespace(shared=shared, host=host, model=engine, folder=folder, script=script, builtin=builtin)

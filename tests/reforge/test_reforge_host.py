@@ -5,7 +5,6 @@ the stand-in replays the recordings of a real reForge ``3b56b268`` (``recordings
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -14,7 +13,7 @@ import torch
 
 from loraloom.activation import Row
 from tests.a1111.standin_model import StandInModel
-from tests.a1111.test_a1111_host import STANDIN, generate, start_webui
+from tests.a1111.test_a1111_host import fresh_standin, generate, start_webui
 from tests.a1111.test_recordings import assert_replays
 from tests.fixtures.lora_files import write_file
 from tests.fixtures.models import kohya_lora_for
@@ -33,25 +32,11 @@ class ReForgeModel(StandInModel):
 
 @pytest.fixture
 def reforge(tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
-    for name in [n for n in sys.modules if n == "modules" or n.startswith("modules.")]:
-        monkeypatch.delitem(sys.modules, name)
-    monkeypatch.syspath_prepend(str(STANDIN))
-    from modules import processing, shared
-
-    import loraloom.hosts.a1111 as host
-
-    monkeypatch.setattr(host, "_session", None)
-    monkeypatch.setattr(processing.StableDiffusionProcessing, "cached_uc", [None, None])
-    monkeypatch.setattr(processing.StableDiffusionProcessing, "cached_c", [None, None])
-    monkeypatch.setattr(shared, "flavour", "reforge", raising=False)
-    folder = tmp_path / "models" / "Lora"
-    folder.mkdir(parents=True)
+    shared, host, folder = fresh_standin(monkeypatch, tmp_path, "reforge")
     model = ReForgeModel()
     ink = kohya_lora_for(model.unet, "lora_unet", seed=1)
     ink.update(kohya_lora_for(model.cond_stage_model.wrapped.transformer, "lora_te", seed=3))
     write_file(folder / "ink.safetensors", ink)
-    monkeypatch.setattr(shared.cmd_opts, "lora_dir", str(folder))
-    monkeypatch.setattr(host, "_cache_path", lambda: str(tmp_path / "cache.json"))
     shared.sd_model = model
     script, builtin, _ = start_webui()
     return SimpleNamespace(shared=shared, host=host, model=model, folder=folder, script=script, builtin=builtin)
