@@ -19,9 +19,8 @@ from pathlib import Path
 import pytest
 
 from loraloom.samples import write_samples
+from tests.conftest import CHROMIUM, CHROMIUM_ARGS  # noqa: F401 - the browser fixture lives there now
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 ARTIFACTS = Path(os.environ.get("LORALOOM_ARTIFACTS", "build/artifacts"))
 
 
@@ -72,16 +71,6 @@ def server(library, tmp_path):
             process.kill()
             process.wait(5)
         log.close()
-
-
-@pytest.fixture(scope="session")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
 
 
 @pytest.fixture

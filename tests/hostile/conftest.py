@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from loraloom.samples import write_samples
-from tests.browser.conftest import browser, free_port, wait_until_idle  # noqa: F401 - the browser fixture, re-used
+from tests.browser.conftest import free_port, wait_until_idle
 
 HOSTILE = settings(
     max_examples=80,
