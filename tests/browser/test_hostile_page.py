@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
+from safetensors.numpy import save_file
 
 from loraloom.samples import write_samples
-from tests.hostile.builders import good_lora
 
 from .test_gallery import PROMPT, set_prompt
 
@@ -20,8 +21,8 @@ def library(tmp_path):
     """The sample library plus files whose names, sidecars and headers carry script payloads."""
     folder = tmp_path / "loras"
     write_samples(str(folder))
-    good_lora(folder / f"{NAME}.safetensors", metadata={"ss_training_comment": PAYLOAD, "ss_output_name": PAYLOAD})
-    good_lora(folder / "evil.safetensors", metadata={"ss_tag_frequency": json.dumps({"1_x": {PAYLOAD: 3}})})
+    small_lora(folder / f"{NAME}.safetensors", {"ss_training_comment": PAYLOAD, "ss_output_name": PAYLOAD})
+    small_lora(folder / "evil.safetensors", {"ss_tag_frequency": json.dumps({"1_x": {PAYLOAD: 3}})})
     (folder / "evil.json").write_text(
         json.dumps({"activation text": f"{PAYLOAD}, fine words", "description": PAYLOAD, "notes": PAYLOAD})
     )
@@ -56,3 +57,17 @@ def test_payloads_in_names_and_metadata_stay_text(page) -> None:
     value = page.input_value(PROMPT)
     assert "fine words" in value and value.count("onerror") == 2  # the payload word is never inserted
     assert_inert(page)
+
+
+def small_lora(path, metadata: dict[str, str]) -> None:  # type: ignore[no-untyped-def]
+    """A real kohya SD1 LoRA of one attention module, written without torch (the gradio-3
+    environment that runs the browser tests again has none)."""
+    stem = "lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn1_to_q"
+    rng = np.random.default_rng(0)
+    tensors = {
+        f"{stem}.lora_down.weight": rng.standard_normal((4, 320)).astype(np.float16),
+        f"{stem}.lora_up.weight": rng.standard_normal((320, 4)).astype(np.float16),
+        f"{stem}.alpha": np.array(2.0, dtype=np.float16),
+    }
+    save_file(tensors, str(path), metadata)
+
