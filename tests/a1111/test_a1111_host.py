@@ -216,6 +216,32 @@ def test_schedules_follow_the_denoiser_step(a1111, mode: str) -> None:
     torch.testing.assert_close(constant, one, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("mode", ["hooks", "merge"])
+def test_a_weight_change_keeps_the_patch_and_equals_a_fresh_one(a1111, mode: str) -> None:
+    from modules import processing
+
+    a1111.shared.opts.loraloom_mode = mode
+    generate(a1111, "x <lora:ink:1> <lora:wc:0.3>")
+    session = a1111.host.get_session()
+    patch = session.applied.patch
+    _, changed = generate(a1111, "x <lora:ink:0.5> <lora:wc:0.3@0,1@0.5>")
+    assert session.applied.patch is patch  # re-weighted, not rebuilt
+    session.release()
+    processing.StableDiffusionProcessing.cached_c[:] = [None, None]
+    _, fresh = generate(a1111, "x <lora:ink:0.5> <lora:wc:0.3@0,1@0.5>")
+    assert session.applied.patch is not patch
+    torch.testing.assert_close(changed, fresh, rtol=1e-5, atol=1e-6)
+
+
+def test_the_same_schedule_again_starts_at_its_first_step(a1111) -> None:
+    from modules import processing
+
+    _, first = generate(a1111, "x <lora:ink:0@0,1@0.5>", steps=2)
+    processing.StableDiffusionProcessing.cached_c[:] = [None, None]  # encode the prompt again
+    _, again = generate(a1111, "x <lora:ink:0@0,1@0.5>", steps=2)
+    assert torch.equal(again, first)
+
+
 def test_hires_weights_and_tags_and_merged_hashes(a1111) -> None:
     _, plain = generate(a1111, "x <lora:ink:1>", enable_hr=True, steps=2)
     p, hr_zero = generate(a1111, "x <lora:ink:1:hr=0>", enable_hr=True, steps=2)

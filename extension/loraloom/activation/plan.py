@@ -74,6 +74,17 @@ class Plan:
         )
 
     @property
+    def structure(self) -> tuple:
+        """Equal structures: the same patch with other weights (tag weights, schedules,
+        ``start``/``stop``) — what a weight change or the hires pass's ``hr=`` weights differ in."""
+        return (
+            self.mode,
+            tuple(
+                (n.side, n.images, n.entry.path, n.entry.stamp, n.spec.lbw, n.spec.dyn) for n in self.networks
+            ),
+        )
+
+    @property
     def empty(self) -> bool:
         return not self.networks
 

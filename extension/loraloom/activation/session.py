@@ -11,7 +11,7 @@ step — and the session sets the patch's per-row factors from the plan's :class
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..library import Library
@@ -62,6 +62,10 @@ class ActivationSession:
             self.release()
         if self.applied is not None and self.applied.plan.key == batch.key:
             self.applied.plan = batch
+            self.applied.patch.set_progress(0.0)  # a new pass starts at its first step
+            return list(batch.problems)
+        if self.applied is not None and self.applied.plan.structure == batch.structure and not batch.empty:
+            self._reweight(batch)  # only weights moved: no adapter is rebuilt, no hook re-attached
             return list(batch.problems)
         self.release()
         problems = list(batch.problems)
@@ -80,6 +84,18 @@ class ActivationSession:
             patch.set_row_factors(index, [], "unet")
             patch.set_row_factors(index, [], "te")
         return problems
+
+    def _reweight(self, batch: Plan) -> None:
+        """Give the applied patch the new plan's weights, schedules and bounds (same networks)."""
+        assert self.applied is not None
+        patch = self.applied.patch
+        for spec, new in zip(patch.specs, batch.specs, strict=True):
+            spec.start, spec.stop, spec.raw = new.start, new.stop, new.raw
+        patch.step = 0.0  # a new pass starts at its first step (set_weights evaluates there)
+        patch.set_weights([(new.te, new.unet) for new in batch.specs])
+        # the plan now names the very specs the patch uses
+        batch.networks = [replace(n, spec=s) for n, s in zip(batch.networks, patch.specs, strict=True)]
+        self.applied.plan = batch
 
     @property
     def routed(self) -> bool:
