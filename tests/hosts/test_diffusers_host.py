@@ -61,10 +61,7 @@ def test_tagged_prompt_matches_diffusers_fuse_lora(tmp_path, library_file, mode:
 
 def test_weights_problems_and_schedules(tmp_path, library_file) -> None:
     _, root = library_file
-    pipeline = tiny_sd_pipeline(tmp_path / "model")
-    library = Library([str(root)])
-    library.refresh()
-    loras = DiffusersLoRAs(pipeline, library)
+    pipeline, loras = _pipeline_and_loras(tmp_path, root)
     base = generate(pipeline, "a cat, ")
     with loras.activate("a cat, <lora:ink style:0>", num_inference_steps=3) as run:
         np.testing.assert_array_equal(
@@ -120,6 +117,14 @@ def test_sdxl_pipeline_matches_diffusers_fuse_lora(tmp_path, mode: str, projecti
     np.testing.assert_array_equal(generate(pipeline, "a cat, "), base)
 
 
+def _pipeline_and_loras(tmp_path, root):  # type: ignore[no-untyped-def]
+    """A fresh tiny SD pipeline and loraloom on it, with the test's LoRA folder."""
+    pipeline = tiny_sd_pipeline(tmp_path / "model")
+    library = Library([str(root)])
+    library.refresh()
+    return pipeline, DiffusersLoRAs(pipeline, library)
+
+
 def _embeds_generate(pipeline, run, seeds):  # type: ignore[no-untyped-def]
     import torch
 
@@ -137,10 +142,7 @@ def _embeds_generate(pipeline, run, seeds):  # type: ignore[no-untyped-def]
 
 def test_negative_tags_act_on_the_unconditional_side_only(tmp_path, library_file) -> None:
     _, root = library_file
-    pipeline = tiny_sd_pipeline(tmp_path / "model")
-    library = Library([str(root)])
-    library.refresh()
-    loras = DiffusersLoRAs(pipeline, library)
+    pipeline, loras = _pipeline_and_loras(tmp_path, root)
     outputs = {}
     cases = (("base", "ugly"), ("unet", "ugly <lora:ink style:0:1>"), ("te", "ugly <lora:ink style:1:0>"))
     for name, negative in cases:
@@ -160,10 +162,7 @@ def test_negative_tags_act_on_the_unconditional_side_only(tmp_path, library_file
 
 def test_each_image_of_a_batch_gets_its_own_tags(tmp_path, library_file) -> None:
     _, root = library_file
-    pipeline = tiny_sd_pipeline(tmp_path / "model")
-    library = Library([str(root)])
-    library.refresh()
-    loras = DiffusersLoRAs(pipeline, library)
+    pipeline, loras = _pipeline_and_loras(tmp_path, root)
     prompts = ["a cat <lora:ink style:1>", "a cat"]
     with loras.activate(prompts, "ugly", num_inference_steps=3) as run:
         batch = _embeds_generate(pipeline, run, [7, 7])

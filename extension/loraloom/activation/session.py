@@ -46,9 +46,17 @@ class ActivationSession:
         *,
         hires: bool = False,
         mode: str = "hooks",
+        hash_of: HashOf | None = None,
     ) -> Plan:
+        """``hash_of``: the host's kind of infotext hash for this model (default: the session's)."""
         return plan(
-            positive, negative, library=self.library, cache=self.cache, hires=hires, mode=mode, hash_of=self.hash_of
+            positive,
+            negative,
+            library=self.library,
+            cache=self.cache,
+            hires=hires,
+            mode=mode,
+            hash_of=hash_of or self.hash_of,
         )
 
     def apply(self, batch: Plan, targets: Mapping[str, Any], model_id: int, **patch_options: Any) -> list[str]:

@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from ..activation import ActivationSession, Row, TextRow, cfg_rows
+from ..activation import ActivationSession, TextRow, cfg_rows
 from ..library import Library
 from ..patching import NetworkCache, Patch
 from ..syntax import parse_prompt
@@ -91,7 +91,7 @@ class Activation:
         cfg = bool(getattr(self.pipeline, "do_classifier_free_guidance", True))
         per_prompt = batch // (len(self.prompts) * (2 if cfg else 1)) or 1
         rows = cfg_rows(len(self.prompts), uncond_first=True, cfg=cfg)
-        self.session.unet_call([Row(r.image, r.uncond) for r in rows for _ in range(per_prompt)])
+        self.session.unet_call([row for row in rows for _ in range(per_prompt)])
 
     def remove(self) -> None:
         if self._hook is not None:

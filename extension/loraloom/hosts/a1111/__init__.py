@@ -12,7 +12,7 @@ import contextlib
 from typing import Any
 
 from ...library import Library
-from .ownership import TagOwnership, owner_of
+from .ownership import TagOwnership
 from .prompts import restore_negative_tags
 from .session import Session, Settings, lora_folders, parse_hashes
 
@@ -107,24 +107,10 @@ def claim_tags(p: Any = None) -> None:
         loud = not session.ownership.owns(extra_networks)
         for line in lines:
             _tell(line, p if loud else None, loud=loud)
-    elif session.ownership.network is not None and (session.ownership.displaced or _holds(extra_networks, session)):
+    elif session.ownership.displaced or session.ownership.holds_any(extra_networks):
         for line in session.ownership.hand_back(extra_networks):
             print(f"[loraloom] {line}")
         session.release()
-
-
-def _holds(extra_networks: Any, session: Session) -> bool:
-    return any(owner_of(extra_networks, name) is session.ownership.network for name in ("lora", "lyco"))
-
-
-def tag_owner() -> str:
-    """Who handles ``<lora:…>`` now: ``loraloom``, or the module of whoever does."""
-    from modules import extra_networks  # type: ignore[import-not-found]
-
-    owner = owner_of(extra_networks, "lora")
-    if owner is None:
-        return "nobody"
-    return "loraloom" if getattr(owner, "loraloom", False) else type(owner).__module__
 
 
 def on_before_ui() -> None:

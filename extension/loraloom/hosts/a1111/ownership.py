@@ -75,6 +75,9 @@ class TagOwnership:
     def owns(self, extra_networks: Any) -> bool:
         return self.network is not None and all(owner_of(extra_networks, n) is self.network for n in TAG_NAMES)
 
+    def holds_any(self, extra_networks: Any) -> bool:
+        return self.network is not None and any(owner_of(extra_networks, n) is self.network for n in TAG_NAMES)
+
     def unload_displaced(self, p: Any) -> list[str]:
         """Call each displaced network once with no tags: it removes whatever it had applied."""
         problems = []

@@ -91,8 +91,7 @@ class Session:
         if mode == "merge" and parts.binding.merge_unavailable:
             problems.append(parts.binding.merge_unavailable)
             mode = "hooks"
-        self.core.hash_of = parts.hash_of
-        batch = self.core.plan(positive, negative, hires=hires, mode=mode)
+        batch = self.core.plan(positive, negative, hires=hires, mode=mode, hash_of=parts.hash_of)
         if any(image for image in negative) and hasattr(p, "cached_uc"):
             # A1111 caches the negative conditioning by its text (tags stripped), shared by every
             # generation: with negative LoRAs it must be computed for this generation alone.
