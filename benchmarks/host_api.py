@@ -1,14 +1,26 @@
 """loraloom against the host's builtin LoRA handling, driven through a running WebUI's HTTP API.
 
-    python benchmarks/host_api.py --url http://127.0.0.1:7860 --lora ink-style [--runs 5]
+    python benchmarks/host_api.py --write-lora <webui>/models/Lora [--rank 32]
+    python benchmarks/host_api.py --url http://127.0.0.1:7860 [--lora bench-r32] [--runs 5]
 
-For each handler — loraloom (``loraloom_handle_tags`` on) and the builtin (off), switched through
-``/sdapi/v1/options`` in the same run — it times rounds of five txt2img calls on the loaded
-(full-size) checkpoint: ``base`` (no LoRA), ``first`` (the LoRA at 0.8), ``same`` (the same
-again), ``change`` (weight 0.5), ``removal`` (no LoRA). Prints min and median of each phase per
-handler and the ratios loraloom / builtin, and "same again" / base for each handler.
-Targets (issue 10/11): hooks mode ≤ 0.5× the builtin on a change, ≤ 1.02× on "same again".
-Without ``--url`` it prints how to run it and exits (``make bench`` has no WebUI to drive).
+``--write-lora`` writes ``bench-r<rank>.safetensors``: a kohya LoRA the size of a typical
+downloaded SD1.5 one — every attention, feed-forward and proj layer of the UNet (192) and every
+attention and MLP layer of the text encoder (72), shapes from the SD1.5 configs. (The bundled
+samples touch four layers each: too little for any handler to show a cost.)
+
+``--url`` times rounds on the loaded checkpoint for each handler — loraloom
+(``loraloom_handle_tags`` on) and the builtin (off), switched through ``/sdapi/v1/options``,
+the two alternating round by round so that drift of the machine hits both alike. A round is one
+warm-up call and six txt2img calls: ``base`` (no LoRA), ``first`` (the LoRA at 0.8), ``same``
+(the same again), ``change`` (weight 0.5), ``change2`` (weight 0.8 again), ``removal`` (no LoRA).
+Prints min / median / max of every phase per handler, then the figures of the targets of issue
+11, each per round (a ratio of two calls of the same round) and summarised as min / median / max:
+
+- "same again" / no LoRA, per handler (target for loraloom's hooks: ≤ 1.02×);
+- the LoRA's cost on a weight change — the mean of ``change`` and ``change2`` minus ``base`` —
+  loraloom's against the builtin's (target ≤ 0.5×), and the whole calls' ratio beside it.
+Without ``--url`` or ``--write-lora`` it prints how to run it and exits (``make bench`` has no
+WebUI to drive).
 """
 
 from __future__ import annotations
@@ -18,8 +30,65 @@ import json
 import statistics
 import time
 import urllib.request
+from pathlib import Path
 
-PHASES = ("base", "first", "same", "change", "removal")
+PHASES = ("base", "first", "same", "change", "change2", "removal")
+HANDLERS = ("loraloom", "builtin")
+SD15_BLOCKS = {  # (UNet block path, channels): the SD1.5 transformer blocks, from its config
+    **{f"down_blocks_{b}_attentions_{a}": c for b, c in enumerate((320, 640, 1280)) for a in range(2)},
+    "mid_block_attentions_0": 1280,
+    **{f"up_blocks_{b}_attentions_{a}": c for b, c in zip((1, 2, 3), (1280, 640, 320), strict=True) for a in range(3)},
+}
+
+
+def sd15_layers() -> dict[str, tuple[int, ...]]:
+    """Kohya module name → weight shape for every layer a full SD1.5 LoRA trains."""
+    layers: dict[str, tuple[int, ...]] = {}
+    for block, c in SD15_BLOCKS.items():
+        stem = f"lora_unet_{block}"
+        layers[f"{stem}_proj_in"] = (c, c, 1, 1)
+        layers[f"{stem}_proj_out"] = (c, c, 1, 1)
+        inner = f"{stem}_transformer_blocks_0"
+        for attention, context in (("attn1", c), ("attn2", 768)):
+            layers[f"{inner}_{attention}_to_q"] = (c, c)
+            layers[f"{inner}_{attention}_to_k"] = (c, context)
+            layers[f"{inner}_{attention}_to_v"] = (c, context)
+            layers[f"{inner}_{attention}_to_out_0"] = (c, c)
+        layers[f"{inner}_ff_net_0_proj"] = (8 * c, c)
+        layers[f"{inner}_ff_net_2"] = (c, 4 * c)
+    for index in range(12):
+        stem = f"lora_te_text_model_encoder_layers_{index}"
+        for projection in ("q_proj", "k_proj", "v_proj", "out_proj"):
+            layers[f"{stem}_self_attn_{projection}"] = (768, 768)
+        layers[f"{stem}_mlp_fc1"] = (3072, 768)
+        layers[f"{stem}_mlp_fc2"] = (768, 3072)
+    return layers
+
+
+def write_lora(folder: Path, rank: int) -> Path:
+    """Write ``bench-r<rank>.safetensors`` (fp16, small random factors) and say where."""
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    generator = np.random.default_rng(rank)
+    tensors = {}
+    for stem, shape in sd15_layers().items():
+        out_features, in_features, *kernel = shape
+        ones = [1] * len(kernel)
+        down = generator.standard_normal((rank, in_features, *kernel), dtype=np.float32) / in_features**0.5
+        up = generator.standard_normal((out_features, rank, *ones), dtype=np.float32) * 0.01
+        tensors[f"{stem}.lora_down.weight"] = down.astype(np.float16)
+        tensors[f"{stem}.lora_up.weight"] = up.astype(np.float16)
+        tensors[f"{stem}.alpha"] = np.array(rank / 2, dtype=np.float16)
+    metadata = {
+        "ss_network_module": "networks.lora",
+        "ss_network_dim": str(rank),
+        "ss_network_alpha": str(rank / 2),
+        "ss_base_model_version": "sd_v1",
+    }
+    path = folder / f"bench-r{rank}.safetensors"
+    save_file(tensors, str(path), metadata=metadata)
+    return path
 
 
 def call(url: str, path: str, payload: dict | None = None) -> object:
@@ -36,50 +105,77 @@ def txt2img(url: str, prompt: str, size: int, steps: int) -> float:
     return time.perf_counter() - start
 
 
-def rounds(url: str, lora: str, runs: int, size: int, steps: int) -> dict[str, list[float]]:
+def one_round(url: str, lora: str, size: int, steps: int) -> dict[str, float]:
     prompts = {
         "base": "a cat",
         "first": f"a cat <lora:{lora}:0.8>",
         "same": f"a cat <lora:{lora}:0.8>",
         "change": f"a cat <lora:{lora}:0.5>",
+        "change2": f"a cat <lora:{lora}:0.8>",
         "removal": "a cat",
     }
-    txt2img(url, "a cat", size, steps)  # warm-up: model in memory, caches filled
-    times: dict[str, list[float]] = {phase: [] for phase in PHASES}
-    for _ in range(runs):
-        for phase in PHASES:
-            times[phase].append(txt2img(url, prompts[phase], size, steps))
-    return times
+    txt2img(url, "a cat", size, steps)  # warm-up after the switch: caches and conds filled
+    return {phase: txt2img(url, prompts[phase], size, steps) for phase in PHASES}
+
+
+def spread(values: list[float], unit: str = "×", digits: int = 3) -> str:
+    return " / ".join(f"{v:.{digits}f}" for v in (min(values), statistics.median(values), max(values))) + unit
+
+
+def change_cost(times: dict[str, float]) -> float:
+    return (times["change"] + times["change2"]) / 2 - times["base"]
+
+
+def report(results: dict[str, list[dict[str, float]]]) -> None:
+    print(f"{'phase':<8} {'loraloom min/median/max s':>28} {'builtin min/median/max s':>28}")
+    for phase in PHASES:
+        cells = [spread([r[phase] for r in results[h]], "", 2) for h in HANDLERS]
+        print(f"{phase:<8} {cells[0]:>28} {cells[1]:>28}")
+    print("per round, min / median / max:")
+    for handler in HANDLERS:
+        print(f"  {handler}: 'same again' / no LoRA = {spread([r['same'] / r['base'] for r in results[handler]])}")
+    for handler in HANDLERS:
+        print(f"  {handler}: LoRA cost on a weight change = {spread([change_cost(r) for r in results[handler]], ' s')}")
+    pairs = list(zip(results["loraloom"], results["builtin"], strict=True))
+    ours = statistics.median(change_cost(a) for a, _ in pairs)
+    theirs = statistics.median(change_cost(b) for _, b in pairs)
+    print(f"  weight change, LoRA cost loraloom / builtin (medians) = {ours / theirs:.3f}×")
+    whole = [(a["change"] + a["change2"]) / (b["change"] + b["change2"]) for a, b in pairs]
+    print(f"  weight change, whole calls loraloom / builtin = {spread(whole)}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--url")
-    parser.add_argument("--lora", default="ink-style")
+    parser.add_argument("--write-lora", type=Path, metavar="DIR")
+    parser.add_argument("--rank", type=int, default=32)
+    parser.add_argument("--lora", default="bench-r32")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--steps", type=int, default=2)
     args = parser.parse_args()
+    if args.write_lora:
+        print("wrote", write_lora(args.write_lora, args.rank))
     if not args.url:
-        print("host_api: no --url given; start a WebUI with --api and run this with --url http://127.0.0.1:7860")
+        if not args.write_lora:
+            print(
+                "host_api: no --url given; write a LoRA with --write-lora <webui>/models/Lora, start the WebUI "
+                "with --api and run this with --url http://127.0.0.1:7860"
+            )
         return
     url = args.url.rstrip("/")
-    results = {}
-    for handler, on in (("loraloom", True), ("builtin", False)):
-        call(url, "/sdapi/v1/options", {"loraloom_handle_tags": on})
-        results[handler] = rounds(url, args.lora, args.runs, args.size, args.steps)
+    try:
+        call(url, "/sdapi/v1/refresh-loras", {})  # the builtin's list; loraloom re-scans on an unknown name
+    except OSError as error:
+        print("note: /sdapi/v1/refresh-loras:", error)
+    results: dict[str, list[dict[str, float]]] = {handler: [] for handler in HANDLERS}
+    for index in range(args.runs):
+        order = HANDLERS if index % 2 == 0 else HANDLERS[::-1]
+        for handler in order:
+            call(url, "/sdapi/v1/options", {"loraloom_handle_tags": handler == "loraloom"})
+            results[handler].append(one_round(url, args.lora, args.size, args.steps))
     call(url, "/sdapi/v1/options", {"loraloom_handle_tags": True})
-    print(f"{'phase':<8} {'loraloom min/median s':>22} {'builtin min/median s':>22} {'ratio (median)':>15}")
-    for phase in PHASES:
-        ours, theirs = results["loraloom"][phase], results["builtin"][phase]
-        ratio = statistics.median(ours) / statistics.median(theirs)
-        print(
-            f"{phase:<8} {min(ours):>10.3f} /{statistics.median(ours):>9.3f} "
-            f"{min(theirs):>10.3f} /{statistics.median(theirs):>9.3f} {ratio:>14.2f}×"
-        )
-    for handler, times in results.items():
-        same_vs_base = statistics.median(times["same"]) / statistics.median(times["base"])
-        print(f"{handler}: 'same again' / no LoRA = {same_vs_base:.3f}×")
+    report(results)
 
 
 if __name__ == "__main__":

@@ -205,6 +205,14 @@ def test_a_malformed_or_unknown_tag_disables_only_itself(a1111) -> None:
     assert p.all_negative_prompts == [""]  # an unknown negative tag never reaches CLIP either
 
 
+def test_a_malformed_negative_tag_is_reported_and_disables_only_itself(a1111) -> None:
+    _, alone = generate(a1111, "x", "ugly <lora:ink:1>")
+    p, mixed = generate(a1111, "x", "ugly <lora:ink:1> <lora:wc:o.8>")
+    assert torch.equal(mixed, alone)
+    assert any("negative prompt: <lora:wc:o.8>" in c and "'o.8' is not a number" in c for c in p.comments)
+    assert p.all_negative_prompts == ["ugly  "]  # the malformed tag never reaches CLIP either
+
+
 @pytest.mark.parametrize("mode", ["hooks", "merge"])
 def test_schedules_follow_the_denoiser_step(a1111, mode: str) -> None:
     a1111.shared.opts.loraloom_mode = mode

@@ -38,3 +38,106 @@ def forgeify(model: nn.Module, storage: torch.dtype | None = None) -> nn.Module:
                     layer.bias = nn.Parameter(child.bias.detach().clone(), requires_grad=False)
                 setattr(module, child_name, layer)
     return model
+
+
+# -- packed storages (Forge's bitsandbytes and GGUF layers), written from their contracts ------
+
+
+def _quantize_rows(dense: torch.Tensor, levels: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Signed integer codes per row and the row scales (absmax quantization)."""
+    scale = dense.abs().amax(dim=1, keepdim=True).clamp(min=1e-8) / levels
+    return (dense / scale).round().clamp(-levels - 1, levels).to(torch.int8), scale
+
+
+def packed_4bit(dense: torch.Tensor) -> nn.Parameter:
+    """bitsandbytes' ``Params4bit`` contract: a uint8 parameter holding two 4-bit codes a byte
+    (shape ``(out·in/2, 1)``), ``quant_state.shape`` the layer's ``(out, in)``, ``quant_type``."""
+    from types import SimpleNamespace
+
+    codes, scale = _quantize_rows(dense, 7)
+    nibbles = (codes + 8).to(torch.uint8)
+    packed = (nibbles[:, 0::2] | (nibbles[:, 1::2] << 4)).reshape(-1, 1)
+    weight = nn.Parameter(packed, requires_grad=False)
+    weight.quant_state = SimpleNamespace(shape=torch.Size(dense.shape), absmax=scale)
+    weight.quant_type = "nf4"
+    return weight
+
+
+def dequantize_4bit(weight: torch.Tensor) -> torch.Tensor:
+    out, inputs = weight.quant_state.shape
+    packed = weight.detach().reshape(out, inputs // 2)
+    nibbles = torch.stack([packed & 15, packed >> 4], dim=-1).reshape(out, inputs)
+    return (nibbles.to(torch.float32) - 8) * weight.quant_state.absmax
+
+
+class BNBLinear(nn.Module):
+    """Forge's ``ForgeOperationsBNB4bits.Linear``: no ``in_features``/``out_features``, a packed weight."""
+
+    def __init__(self, dense: nn.Linear) -> None:
+        super().__init__()
+        self.weight = packed_4bit(dense.weight.detach())
+        self.bias = nn.Parameter(dense.bias.detach().clone(), requires_grad=False) if dense.bias is not None else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        bias = self.bias.to(x.dtype) if self.bias is not None else None
+        return F.linear(x, dequantize_4bit(self.weight).to(x.dtype), bias)
+
+
+BNBLinear.__name__ = BNBLinear.__qualname__ = "Linear"  # Forge's class is named Linear too
+
+
+class Q8_0:
+    """Stands for ``gguf.GGMLQuantizationType.Q8_0`` (a weight's ``gguf_cls``)."""
+
+
+class GGUFWeight(nn.Parameter):
+    """Forge's ``ParameterGGUF`` contract: the data is the packed blocks (here a flat uint8 run of
+    int8 codes), ``shape`` reports the layer's logical shape, ``gguf_cls`` names the format."""
+
+    def __new__(cls, dense: torch.Tensor) -> GGUFWeight:
+        codes, scale = _quantize_rows(dense, 127)
+        weight = super().__new__(cls, codes.view(torch.uint8).reshape(-1), requires_grad=False)
+        weight.real_shape, weight.scale, weight.gguf_cls = torch.Size(dense.shape), scale, Q8_0
+        return weight
+
+    @property
+    def shape(self) -> torch.Size:  # type: ignore[override]
+        return self.real_shape
+
+    def dequantize(self) -> torch.Tensor:
+        raw = torch.Tensor.as_subclass(self, torch.Tensor).detach()
+        return raw.view(torch.int8).reshape(self.real_shape).to(torch.float32) * self.scale
+
+
+class GGUFLinear(nn.Module):
+    """Forge's ``ForgeOperationsGGUF.Linear``: no ``in_features``/``out_features``, dequantizes per forward."""
+
+    def __init__(self, dense: nn.Linear) -> None:
+        super().__init__()
+        self.weight = GGUFWeight(dense.weight.detach())
+        self.bias = nn.Parameter(dense.bias.detach().clone(), requires_grad=False) if dense.bias is not None else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        bias = self.bias.to(x.dtype) if self.bias is not None else None
+        return F.linear(x, self.weight.dequantize().to(x.dtype), bias)
+
+
+GGUFLinear.__name__ = GGUFLinear.__qualname__ = "Linear"
+
+
+def quantize_linears(model: nn.Module, layer: type[nn.Module]) -> tuple[nn.Module, nn.Module]:
+    """``model`` with every ``nn.Linear`` replaced by the packed ``layer``, and a dense twin: the
+    same model with each Linear's weight replaced by what the packed layer computes with."""
+    import copy
+
+    dense = copy.deepcopy(model)
+    for (_, module), (_, twin) in zip(list(model.named_modules()), list(dense.named_modules()), strict=True):
+        for (child_name, child), (_, twin_child) in zip(
+            list(module.named_children()), list(twin.named_children()), strict=True
+        ):
+            if type(child) is nn.Linear:
+                packed = layer(child)
+                unpacked = dequantize_4bit(packed.weight) if layer is BNBLinear else packed.weight.dequantize()
+                twin_child.weight.data.copy_(unpacked)
+                setattr(module, child_name, packed)
+    return model, dense

@@ -57,3 +57,10 @@ def _check_shape(adapter: Adapter, target: TargetInfo, module: NetworkModule) ->
         raise BadTensors(
             f"'{module.stem}' makes a change of shape {list(shape)} for a {list(target.weight_shape)} weight"
         )
+
+
+def reads_layer_weight(module: NetworkModule) -> bool:
+    """Whether this module's adapter reads the target layer's own weight (IA3, OFT, GLoRA, DoRA):
+    it cannot act on a layer whose weight is stored packed."""
+    adapter_class: type[Adapter] = kind_named(module.kind).adapter_class()
+    return adapter_class.needs_weight or module.dora

@@ -40,6 +40,8 @@ class Slot:
     """``q_proj``/``k_proj``/``v_proj``: a third of ``in_proj_weight``; ``out_proj``: the MHA's out_proj."""
     problem: str | None = None
     """Why this module cannot be patched (the host's binding says; reported per key)."""
+    shape: tuple[int, ...] | None = None
+    """The module's logical weight shape when its stored weight has another (packed storage)."""
 
     @property
     def weight(self) -> torch.Tensor:
@@ -60,6 +62,8 @@ class Slot:
 
     @property
     def weight_shape(self) -> tuple[int, ...]:
+        if self.shape is not None:
+            return self.shape
         return tuple(self.weight[self.rows].shape)
 
     @property
@@ -69,6 +73,13 @@ class Slot:
         if self.mha_slice == "out_proj":
             return self.module.out_proj.bias
         return self.module.in_proj_bias
+
+
+def bound_slot(part: str, name: str, module: nn.Module, binding: Binding) -> Slot:
+    """The slot of a whole module, with the binding's verdict and its logical shape."""
+    problem = binding.unpatchable(module)
+    shape = None if problem else tuple(binding.target_info(module).weight_shape)
+    return Slot(part, name, module, problem=problem, shape=shape)
 
 
 def _te_prefixes(part: str) -> tuple[tuple[str, ...], str]:
@@ -113,7 +124,7 @@ def _unet_slots(target: nn.Module, binding: Binding = TORCH) -> Iterator[tuple[l
             stems = _stems_for_unet_path(ldm_to_diffusers(path), path)
         else:
             stems = _stems_for_unet_path(path, diffusers_to_ldm(path, up_has_attention))
-        yield stems, Slot("unet", name, module, problem=binding.unpatchable(module))
+        yield stems, bound_slot("unet", name, module, binding)
 
 
 def hf_text_root(names: Iterable[str]) -> str | None:
@@ -162,7 +173,7 @@ def _hf_text_slots(
     for name, module in modules.items():
         if not binding.patchable(module):
             continue
-        slot = Slot(part, name, module, problem=binding.unpatchable(module))
+        slot = bound_slot(part, name, module, binding)
         if name == f"{projection_parent}text_projection":
             yield _stems_for_text_path(part, "text_projection"), slot
         elif name.startswith(root):

@@ -16,8 +16,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..kinds import kind_named
 from ..networks.adapter import TargetInfo
-from ..networks.build import BadTensors, build_adapter
+from ..networks.build import BadTensors, build_adapter, reads_layer_weight
 from ..syntax import Tag
 from .binding import TORCH, Binding
 from .hooks import AttentionHook, ModuleHook
@@ -152,6 +153,10 @@ class Patch:
                 if slot.problem:
                     report.unmatched[stem] = f"{slot.part}:{slot.path}: {slot.problem}"
                     continue
+                refused = self._refused_by_packed_weight(slot, module)
+                if refused:
+                    report.unmatched[stem] = f"{slot.part}:{slot.path}: {refused}"
+                    continue
                 if slot.mha_slice:
                     target = TargetInfo(slot.weight_shape, "linear", has_bias=slot.bias is not None)
                 else:
@@ -177,6 +182,19 @@ class Patch:
             report.skipped = report.skipped or "no key of this file matches the model; skipped"
         self._contributions.extend(contributions)
         return report
+
+    def _refused_by_packed_weight(self, slot: Slot, module: Any) -> str | None:
+        """Why a layer with a packed (quantized) weight cannot take this module, if it cannot:
+        hooks mode adds outputs that never read the weight; merging and some kinds need it."""
+        packed = self.keymap.binding.packed(slot.module) if slot.mha_slice is None else None
+        if not packed:
+            return None
+        if self.mode == "merge":
+            return f"its weight is stored packed ({packed}): it cannot be merged into; use hooks mode"
+        if reads_layer_weight(module):
+            kind = "DoRA" if module.dora else kind_named(module.kind).label
+            return f"its weight is stored packed ({packed}) and {kind} reads the layer's own weight; skipped"
+        return None
 
     def _multiplier_of(self, contribution: _Contribution):  # type: ignore[no-untyped-def]
         def multiplier() -> float:

@@ -126,7 +126,8 @@ def _rows(tensor: Any) -> int | None:
 
 
 def catalogue(sd_model: Any) -> dict[str, list[list]]:
-    """Every module with a weight in the model's parts: ``[path, class, weight shape, dtype]``."""
+    """Every module with a weight in the model's parts: ``[path, class, weight shape, dtype, torch
+    base]`` — the torch layer class it subclasses (``""``: none, e.g. Forge's Linear)."""
     forge = getattr(sd_model, "forge_objects", None)
     parts: dict[str, Any] = {}
     unet = getattr(getattr(sd_model, "model", None), "diffusion_model", None)
@@ -152,7 +153,11 @@ def catalogue(sd_model: Any) -> dict[str, list[list]]:
             weight = getattr(child, "weight", None)
             if hasattr(weight, "shape"):
                 kind = type(child)
-                rows.append([name, f"{kind.__module__}.{kind.__qualname__}", list(weight.shape), str(weight.dtype)])
+                bases = (f"{c.__module__}.{c.__qualname__}" for c in kind.__mro__ if c.__module__.startswith("torch."))
+                base = next((b for b in bases if b != "torch.nn.modules.module.Module"), "")
+                rows.append(
+                    [name, f"{kind.__module__}.{kind.__qualname__}", list(weight.shape), str(weight.dtype), base]
+                )
         result[part] = rows
     return result
 

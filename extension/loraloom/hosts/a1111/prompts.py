@@ -36,14 +36,16 @@ def tags_and_problems(prompts: Sequence[str], source: str = "positive") -> tuple
         for d in parsed.diagnostics:
             if d.severity == "error":
                 where = "negative prompt: " if source == "negative" else ""
-                line = f"{where}{_tag_text(prompt, d.span)}: {d.message} ({d.hint})"
+                line = f"{where}{_tag_text(prompt, d.span, parsed.tags)}: {d.message} ({d.hint})"
                 if line not in problems:
                     problems.append(line)
     return tags, problems
 
 
-def _tag_text(prompt: str, span: tuple[int, int]) -> str:
-    return str(prompt)[span[0] : span[1]] or "prompt"
+def _tag_text(prompt: str, span: tuple[int, int], tags: Sequence[Tag] = ()) -> str:
+    """The whole tag an error is in (else the text it points at): where the user must look."""
+    tag = next((t for t in tags if t.span[0] <= span[0] and span[1] <= t.span[1]), None)
+    return tag.raw if tag is not None else str(prompt)[span[0] : span[1]] or "prompt"
 
 
 @dataclass
@@ -71,34 +73,66 @@ def capture_batch(p: Any) -> BatchTags:
 
 # -- negative prompts -----------------------------------------------------------------------------
 
-NEGATIVE_LISTS = ("all_negative_prompts", "all_hr_negative_prompts")
 
-
-def strip_lora_tags(text: str) -> tuple[str, list[Tag]]:
-    """``text`` without its lora/lyco tags (as A1111 strips: commas and spaces stay), and those tags."""
+def strip_lora_tags(text: str) -> tuple[str, list[Tag], list[str]]:
+    """``text`` without its lora/lyco tags (as A1111 strips: commas and spaces stay), those tags
+    (valid or not: CLIP sees none of them) and one line per syntax error."""
     parsed = parse_prompt(text, "negative")
     pieces, last = [], 0
     for tag in parsed.tags:
         pieces.append(text[last : tag.span[0]])
         last = tag.span[1]
     pieces.append(text[last:])
-    return "".join(pieces), list(parsed.tags)
+    problems = [
+        f"negative prompt: {_tag_text(text, d.span, parsed.tags)}: {d.message} ({d.hint})"
+        for d in parsed.diagnostics
+        if d.severity == "error"
+    ]
+    return "".join(pieces), list(parsed.tags), problems
 
 
-def strip_negative_prompts(p: Any) -> dict[str, list[list[Tag]]]:
+@dataclass
+class NegativeTags:
+    """The tags (and syntax errors) taken out of each negative prompt list of ``p``, per image."""
+
+    tags: dict[str, list[list[Tag]]] = field(default_factory=dict)
+    problems: dict[str, list[list[str]]] = field(default_factory=dict)
+
+    def first_tags(self) -> list[Tag]:
+        """The first image's tags that have any (kept in the infotext for paste)."""
+        return next((tags for tags in self.tags.get("all_negative_prompts", []) if tags), [])
+
+    def for_batch(self, hires: bool, iteration: int, size: int) -> tuple[list[list[Tag]], list[str]]:
+        """One batch's tags per image and its problems (each line once)."""
+        lists = NEGATIVE_LISTS[1] if hires else NEGATIVE_LISTS[0]
+        whole, current = lists
+        if self.tags.get(whole):
+            tags = batch_slice(self.tags[whole], iteration, size)
+            problems = batch_slice(self.problems.get(whole), iteration, size)
+        else:
+            tags, problems = list(self.tags.get(current) or []), list(self.problems.get(current) or [])
+        return tags, list(dict.fromkeys(line for lines in problems for line in lines))
+
+
+NEGATIVE_LISTS = (("all_negative_prompts", "negative_prompts"), ("all_hr_negative_prompts", "hr_negative_prompts"))
+"""(the whole job's list, the current batch's list) for the first pass and the hires pass."""
+
+
+def strip_negative_prompts(p: Any) -> NegativeTags:
     """Take the tags out of every negative prompt list of ``p``; return them per list and image."""
-    found: dict[str, list[list[Tag]]] = {}
-    for attribute in (*NEGATIVE_LISTS, "negative_prompts", "hr_negative_prompts"):
+    found = NegativeTags()
+    for attribute in (name for lists in NEGATIVE_LISTS for name in lists):
         prompts = getattr(p, attribute, None)
         if not isinstance(prompts, list):
             continue
-        cleaned, tags = [], []
+        cleaned, tags, problems = [], [], []
         for prompt in prompts:
-            text, image_tags = strip_lora_tags(str(prompt))
+            text, image_tags, image_problems = strip_lora_tags(str(prompt))
             cleaned.append(text)
             tags.append(image_tags)
+            problems.append(image_problems)
         setattr(p, attribute, cleaned)
-        found[attribute] = tags
+        found.tags[attribute], found.problems[attribute] = tags, problems
     return found
 
 

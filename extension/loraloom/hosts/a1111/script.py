@@ -43,7 +43,7 @@ class LoraloomScript(scripts.Script):  # type: ignore[misc,name-defined]
         if not handles_tags() or not getattr(shared.opts, "loraloom_negative_tags", True):
             return
         p.loraloom_negative_tags = found = strip_negative_prompts(p)
-        first = next((tags for tags in found.get("all_negative_prompts", []) if tags), [])
+        first = found.first_tags()
         if first:  # kept in the infotext so that pasting brings them back
             p.extra_generation_params[NEGATIVE_FIELD] = " ".join(tag.raw for tag in first)
 

@@ -19,7 +19,7 @@ from ...activation import ActivationSession, Plan
 from ...library import Library
 from ...syntax import Tag, parse_prompt
 from .calls import CallDescriber, cfg_layout, denoiser_step
-from .prompts import BatchTags, TextGroups, batch_slice, capture_batch
+from .prompts import BatchTags, NegativeTags, TextGroups, capture_batch
 from .targets import ModelParts, model_parts
 
 
@@ -85,7 +85,8 @@ class Session:
         self.core.cache.max_bytes = settings.cache_mb * 1024**2
         hires = bool(getattr(p, "is_hr_pass", False)) or _hires_data(p, params_list)
         positive, problems = self._positive_tags(p, params_list, hires)
-        negative = _negative_tags(p, hires, len(positive))
+        negative, negative_problems = _negative_tags(p, hires, len(positive))
+        problems += negative_problems
         parts = model_parts(sd_model)
         mode = settings.mode
         if mode == "merge" and parts.binding.merge_unavailable:
@@ -183,20 +184,14 @@ def _hires_data(p: Any, params_list: Any) -> bool:
     return all(id(params) in hires for params in params_list)
 
 
-def _negative_tags(p: Any, hires: bool, images: int) -> list[list[Tag]]:
-    """This batch's negative-prompt tags per image (taken out of the prompts by the script)."""
+def _negative_tags(p: Any, hires: bool, images: int) -> tuple[list[list[Tag]], list[str]]:
+    """This batch's negative-prompt tags per image and their syntax errors (taken out of the
+    prompts by the script)."""
     found = getattr(p, "loraloom_negative_tags", None)
-    if not isinstance(found, Mapping):
-        return []
+    if not isinstance(found, NegativeTags):
+        return [], []
     size = int(getattr(p, "batch_size", images) or images)
-    iteration = int(getattr(p, "iteration", 0) or 0)
-    if hires:
-        lists = ("all_hr_negative_prompts", "hr_negative_prompts")
-    else:
-        lists = ("all_negative_prompts", "negative_prompts")
-    if found.get(lists[0]):
-        return batch_slice(found[lists[0]], iteration, size)
-    return list(found.get(lists[1]) or [])
+    return found.for_batch(hires, int(getattr(p, "iteration", 0) or 0), size)
 
 
 def lora_folders(cmd_opts: Any, extra: Iterable[str] = ()) -> list[str]:
