@@ -1,9 +1,12 @@
-"""The modules of a real Forge ``dfdcbab6`` SD1.5 model, as the recorder listed them
-(``catalogues/forge_sd15.json``: path, class, weight shape, dtype of every module with a weight
-in ``forge_objects.unet.model.diffusion_model`` and ``forge_objects.clip.cond_stage_model.clip_l``),
-rebuilt as a module tree with Forge-shaped layers: every module a kohya SD1.5 LoRA (default
-targets and LoCon's convolutions) and a diffusers/PEFT one names must be found, with the Forge
-binding, and none may be found without it where Forge's layers are not torch's."""
+"""The modules of a real Forge ``dfdcbab6`` SD1.5 model, as the recorder listed them: with the
+fp16 checkpoint (``catalogues/forge_sd15.json``) and with a GGUF Q8_0 one, whose UNet Linears
+are ``ForgeOperationsGGUF.Linear`` (``catalogues/forge_sd15_gguf_q8.json``) — path, class,
+weight shape, dtype (and the torch base class) of every module with a weight in
+``forge_objects.unet.model.diffusion_model`` and ``forge_objects.clip.cond_stage_model.clip_l``.
+Each is rebuilt as a module tree of Forge-shaped layers (GGUF ones with packed weights): every
+module a kohya SD1.5 LoRA (default targets and LoCon's convolutions) and a diffusers/PEFT one
+names must be found, with the Forge binding, and none may be found without it where Forge's
+layers are not torch's."""
 
 from __future__ import annotations
 
@@ -18,14 +21,21 @@ from loraloom.hosts.forge.binding import FORGE
 from loraloom.patching.keymap import KeyMap
 from tests.fixtures.models import tree
 from tests.fixtures.sd_catalogue import catalogue
-from tests.forge.forge_layers import Linear
+from tests.forge.forge_layers import GGUFLinear, Linear
 
-CATALOGUE = json.loads((Path(__file__).parent / "catalogues" / "forge_sd15.json").read_text(encoding="utf-8"))
+FOLDER = Path(__file__).parent / "catalogues"
+CATALOGUES = {
+    name: json.loads((FOLDER / f"{name}.json").read_text(encoding="utf-8"))
+    for name in ("forge_sd15", "forge_sd15_gguf_q8")
+}
+CATALOGUE = CATALOGUES["forge_sd15"]
 
 
 def layer(kind: str, shape: list[int]) -> nn.Module | None:
     """A meta-device layer of Forge's class ``kind`` (its Conv2d/norms subclass torch's; its Linear does not)."""
     name = kind.rsplit(".", 1)[-1]
+    if kind.endswith("ForgeOperationsGGUF.Linear"):
+        return GGUFLinear(nn.Linear(shape[1], shape[0], device="meta"))
     with torch.device("meta"):
         if name == "Linear":
             module = Linear(shape[1], shape[0])
@@ -40,23 +50,26 @@ def layer(kind: str, shape: list[int]) -> nn.Module | None:
     return None
 
 
-def forge_parts() -> dict[str, nn.Module]:
+def forge_parts(recording: str = "forge_sd15") -> dict[str, nn.Module]:
     parts = {}
-    for part, rows in CATALOGUE.items():
-        modules = [(path, layer(kind, shape)) for path, kind, shape, _ in rows]
+    for part, rows in CATALOGUES[recording].items():
+        modules = [(path, layer(kind, shape)) for path, kind, shape, *_ in rows]
         parts[part] = tree((path, module) for path, module in modules if module is not None)
     return parts
 
 
 def test_the_catalogue_is_forges() -> None:
-    kinds = {kind for rows in CATALOGUE.values() for _, kind, _, _ in rows}
+    kinds = {kind for rows in CATALOGUE.values() for _, kind, *_ in rows}
     assert "backend.operations.ForgeOperations.Linear" in kinds
     assert len(CATALOGUE["unet"]) > 300 and len(CATALOGUE["te1"]) > 90
+    gguf = {row[1] for row in CATALOGUES["forge_sd15_gguf_q8"]["unet"] if row[0].endswith("attn1.to_q")}
+    assert gguf == {"backend.operations.ForgeOperationsGGUF.Linear"}
 
 
+@pytest.mark.parametrize("recording", list(CATALOGUES))
 @pytest.mark.parametrize("groups", [("attn", "te"), ("attn", "te", "conv")], ids=["kohya-default", "locon"])
-def test_every_kohya_sd15_module_is_found_in_forges_model(groups: tuple[str, ...]) -> None:
-    keymap = KeyMap(forge_parts(), FORGE)
+def test_every_kohya_sd15_module_is_found_in_forges_model(recording: str, groups: tuple[str, ...]) -> None:
+    keymap = KeyMap(forge_parts(recording), FORGE)
     wanted = [m for m in catalogue("sd1") if m.group in groups]
     missing = []
     for module in wanted:
