@@ -127,15 +127,18 @@ def change_cost(times: dict[str, float]) -> float:
 
 
 def report(results: dict[str, list[dict[str, float]]]) -> None:
-    print(f"{'phase':<8} {'loraloom min/median/max s':>28} {'builtin min/median/max s':>28}")
+    print(f"{'phase':<8}" + "".join(f"{handler + ' min/median/max s':>28}" for handler in results))
     for phase in PHASES:
-        cells = [spread([r[phase] for r in results[h]], "", 2) for h in HANDLERS]
-        print(f"{phase:<8} {cells[0]:>28} {cells[1]:>28}")
+        print(
+            f"{phase:<8}" + "".join(f"{spread([r[phase] for r in rounds], '', 2):>28}" for rounds in results.values())
+        )
     print("per round, min / median / max:")
-    for handler in HANDLERS:
-        print(f"  {handler}: 'same again' / no LoRA = {spread([r['same'] / r['base'] for r in results[handler]])}")
-    for handler in HANDLERS:
-        print(f"  {handler}: LoRA cost on a weight change = {spread([change_cost(r) for r in results[handler]], ' s')}")
+    for handler, rounds in results.items():
+        print(f"  {handler}: 'same again' / no LoRA = {spread([r['same'] / r['base'] for r in rounds])}")
+    for handler, rounds in results.items():
+        print(f"  {handler}: LoRA cost on a weight change = {spread([change_cost(r) for r in rounds], ' s')}")
+    if set(results) != set(HANDLERS):
+        return
     pairs = list(zip(results["loraloom"], results["builtin"], strict=True))
     ours = statistics.median(change_cost(a) for a, _ in pairs)
     theirs = statistics.median(change_cost(b) for _, b in pairs)
@@ -153,6 +156,13 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--steps", type=int, default=2)
+    parser.add_argument(
+        "--handlers",
+        nargs="+",
+        choices=HANDLERS,
+        default=list(HANDLERS),
+        help="time only these (e.g. loraloom alone at a large size)",
+    )
     args = parser.parse_args()
     if args.write_lora:
         print("wrote", write_lora(args.write_lora, args.rank))
@@ -168,9 +178,10 @@ def main() -> None:
         call(url, "/sdapi/v1/refresh-loras", {})  # the builtin's list; loraloom re-scans on an unknown name
     except OSError as error:
         print("note: /sdapi/v1/refresh-loras:", error)
-    results: dict[str, list[dict[str, float]]] = {handler: [] for handler in HANDLERS}
+    handlers = tuple(h for h in HANDLERS if h in args.handlers)
+    results: dict[str, list[dict[str, float]]] = {handler: [] for handler in handlers}
     for index in range(args.runs):
-        order = HANDLERS if index % 2 == 0 else HANDLERS[::-1]
+        order = handlers if index % 2 == 0 else handlers[::-1]
         for handler in order:
             call(url, "/sdapi/v1/options", {"loraloom_handle_tags": handler == "loraloom"})
             results[handler].append(one_round(url, args.lora, args.size, args.steps))

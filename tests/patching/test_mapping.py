@@ -152,3 +152,14 @@ def test_real_diffusers_sdxl_unet_names_match_the_catalogue() -> None:
 @pytest.mark.parametrize(("family", "expected"), [("sd1", "sd1"), ("sd2", "sd2"), ("sdxl", "sdxl")])
 def test_model_family_from_the_unet(family: str, expected: str) -> None:
     assert KeyMap({"unet": unet_tree(family, "ldm")}).model_family() == expected
+
+
+@pytest.mark.parametrize("binding", ["torch", "forge"])
+def test_norms_without_weights_are_mapped_without_touching_them(binding: str) -> None:
+    """SD3/Flux-style ``LayerNorm(elementwise_affine=False)`` has ``weight = None``."""
+    from loraloom.hosts.forge.binding import FORGE
+    from loraloom.patching import TORCH
+
+    model = tree([("norm", nn.LayerNorm(8, elementwise_affine=False)), ("proj", nn.Linear(8, 8))])
+    keymap = KeyMap({"unet": model}, FORGE if binding == "forge" else TORCH)
+    assert keymap.find("lora_unet_proj").weight_shape == (8, 8)

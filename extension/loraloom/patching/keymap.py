@@ -76,9 +76,10 @@ class Slot:
 
 
 def bound_slot(part: str, name: str, module: nn.Module, binding: Binding) -> Slot:
-    """The slot of a whole module, with the binding's verdict and its logical shape."""
+    """The slot of a whole module, with the binding's verdict (and its logical shape when the
+    stored weight is packed into another)."""
     problem = binding.unpatchable(module)
-    shape = None if problem else tuple(binding.target_info(module).weight_shape)
+    shape = tuple(binding.target_info(module).weight_shape) if not problem and binding.packed(module) else None
     return Slot(part, name, module, problem=problem, shape=shape)
 
 

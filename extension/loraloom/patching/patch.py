@@ -19,6 +19,7 @@ from torch import nn
 from ..kinds import kind_named
 from ..networks.adapter import TargetInfo
 from ..networks.build import BadTensors, build_adapter, reads_layer_weight
+from ..networks.network import NetworkModule
 from ..syntax import Tag
 from .binding import TORCH, Binding
 from .hooks import AttentionHook, ModuleHook
@@ -183,7 +184,7 @@ class Patch:
         self._contributions.extend(contributions)
         return report
 
-    def _refused_by_packed_weight(self, slot: Slot, module: Any) -> str | None:
+    def _refused_by_packed_weight(self, slot: Slot, module: NetworkModule) -> str | None:
         """Why a layer with a packed (quantized) weight cannot take this module, if it cannot:
         hooks mode adds outputs that never read the weight; merging and some kinds need it."""
         packed = self.keymap.binding.packed(slot.module) if slot.mha_slice is None else None
