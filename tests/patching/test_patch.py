@@ -111,6 +111,37 @@ def test_hooks_never_touch_weights_and_run_in_bf16(tmp_path) -> None:
     torch.testing.assert_close(out.float(), reference, rtol=0.1, atol=0.1)
 
 
+def test_hooks_keep_the_memory_layout_of_the_module_output(tmp_path) -> None:
+    """A 1×1 conv fed a permuted view (LDM's ``proj_out``) answers channels-last; the hooked
+    output keeps that layout — the layers after it are the host's, and so is their speed."""
+    conv = nn.Conv2d(16, 16, 1).eval()
+    model = nn.Module()
+    model.add_module("proj_out", conv)
+    lora = {
+        "lora_unet_proj_out.lora_down.weight": torch.randn(4, 16, 1, 1) * 0.1,
+        "lora_unet_proj_out.lora_up.weight": torch.randn(16, 4, 1, 1) * 0.1,
+        "lora_unet_proj_out.alpha": torch.tensor(4.0),
+    }
+    network = loraloom.load_network(write_file(tmp_path / "conv.safetensors", lora))
+    tokens = torch.randn(2, 36, 16)  # (batch, h·w, channels), as a transformer block leaves it
+    x = tokens.transpose(1, 2).reshape(2, 16, 6, 6)  # the view LDM hands proj_out
+    with torch.no_grad():
+        plain = conv(x)
+        merged = torch.nn.functional.conv2d(
+            x,
+            conv.weight
+            + (
+                lora["lora_unet_proj_out.lora_up.weight"].flatten(1)
+                @ lora["lora_unet_proj_out.lora_down.weight"].flatten(1)
+            )[..., None, None],
+            conv.bias,
+        )
+        with loraloom.apply({"unet": model}, [(network, 1.0, 1.0)]):
+            hooked = conv(x)
+    assert hooked.stride() == plain.stride()
+    torch.testing.assert_close(hooked, merged, rtol=1e-5, atol=1e-6)
+
+
 def test_several_loras_on_one_module_fuse_and_add_up(tmp_path) -> None:
     unet = tiny_unet()
     first = loraloom.load_network(write_file(tmp_path / "a.safetensors", kohya_lora_for(unet, "lora_unet", seed=1)))

@@ -85,8 +85,7 @@ class _Fused:
             hidden = F.conv2d(x, down, None, target.stride, target.padding, target.dilation)
             out.add_(F.conv2d(hidden.to(out.dtype), up))
             return
-        hidden = F.linear(x, down).to(out.dtype)
-        out.view(-1, out.shape[-1]).addmm_(hidden.reshape(-1, hidden.shape[-1]), up.t())
+        _add_linear(out, F.linear(x, down).to(out.dtype), up)
 
     def _accumulate_per_row(
         self, x: torch.Tensor, out: torch.Tensor, target: TargetInfo, factors: list[torch.Tensor | None]
@@ -103,8 +102,16 @@ class _Fused:
             out.add_(F.conv2d(hidden * coefficients[:, :, None, None], up))
             return
         hidden = F.linear(x, down).to(out.dtype)
-        hidden = hidden * coefficients.reshape(batch, *([1] * (hidden.dim() - 2)), -1)
+        _add_linear(out, hidden * coefficients.reshape(batch, *([1] * (hidden.dim() - 2)), -1), up)
+
+
+def _add_linear(out: torch.Tensor, hidden: torch.Tensor, up: torch.Tensor) -> None:
+    """``out += hidden·upᵀ`` in place: one fused ``addmm`` where ``out`` is contiguous, else an add
+    that keeps ``out``'s own layout (the host's strides are not ours to change)."""
+    if out.is_contiguous():
         out.view(-1, out.shape[-1]).addmm_(hidden.reshape(-1, hidden.shape[-1]), up.t())
+    else:
+        out.add_(F.linear(hidden, up))
 
 
 RowFactors = Callable[[Adapter], "torch.Tensor | None"] | None
@@ -138,11 +145,10 @@ class ModuleHook:
         if not self.active():
             return output
         x = inputs[0]
-        # In inference the module's fresh output is accumulated into in place; with autograd
-        # recording (training) a copy keeps the graph correct.
+        # In inference the module's fresh output is accumulated into in place, in its own memory
+        # layout (a conv fed a permuted view answers channels-last; the layers after it are the
+        # host's business); with autograd recording (training) a copy keeps the graph correct.
         out = output if not (torch.is_grad_enabled() and output.requires_grad) else output.clone()
-        if not out.is_contiguous():
-            out = out.contiguous()
         for fused in self.fused:
             fused.accumulate(x, out, self.target, self.rows)
         for change in self.others:
