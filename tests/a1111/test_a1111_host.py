@@ -353,6 +353,16 @@ def test_infotext_paste_renames_by_hash(a1111) -> None:
     params = {"Prompt": "a cat <lora:old name:0.7>", "Lora hashes": f'"old name: {wanted}"'}
     script_callbacks.infotext_pasted_callback("", params)
     assert params["Prompt"] == "a cat <lora:ink:0.7>"
+    params = {
+        "Prompt": "a <lora:old name:0.7>, b <lora:ink:1> <lora:old name:0.2:hr=0> <lora:x:o.8> c",
+        "Lora hashes": f'"old name: {wanted}, ink: {wanted}"',
+    }
+    script_callbacks.infotext_pasted_callback("", params)
+    assert params["Prompt"] == "a <lora:ink:0.7>, b <lora:ink:1> <lora:ink:0.2:hr=0> <lora:x:o.8> c"
+    many = " ".join(f"<lora:old name:{i % 9}>" for i in range(2000))
+    params = {"Prompt": many, "Lora hashes": f'"old name: {wanted}"'}
+    script_callbacks.infotext_pasted_callback("", params)
+    assert params["Prompt"] == many.replace("old name", "ink")
 
 
 def test_rest_routes(a1111) -> None:

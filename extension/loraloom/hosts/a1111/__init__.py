@@ -164,19 +164,22 @@ def addnet_tags(params: dict, library: Library) -> str:
 
 
 def rename_by_hash(prompt: str, hashes: dict[str, str] | Any, library: Library) -> str:
-    """Point tags at the local files whose hash the infotext recorded, verifying the hash first."""
+    """Point tags at the local files whose hash the infotext recorded, verifying the hash first.
+
+    One parse of the prompt; each renamed tag is edited on its own text and spliced back by its
+    span, so a pasted prompt with thousands of tags costs linear time."""
     from ...syntax import parse_prompt, rename_tag
 
-    text = prompt
-    for index in reversed(range(len(parse_prompt(prompt).tags))):
-        tag = parse_prompt(text).tags[index]
+    pieces, last = [], 0
+    for tag in parse_prompt(prompt).tags:
         wanted = hashes.get(tag.name.translate(str.maketrans("", "", ":,")))
         if not wanted or (library.resolve(tag.name).entry is not None and _hash_matches(library, tag.name, wanted)):
             continue
         found = library.resolve(wanted)
         if found.entry is not None and found.how == "hash":
-            text = rename_tag(text, index, found.entry.name).text
-    return text
+            pieces += [prompt[last : tag.span[0]], rename_tag(tag.raw, 0, found.entry.name).text]
+            last = tag.span[1]
+    return "".join(pieces) + prompt[last:]
 
 
 def _hash_matches(library: Library, name: str, wanted: str) -> bool:
