@@ -70,17 +70,34 @@ def dequantize_4bit(weight: torch.Tensor) -> torch.Tensor:
     return (nibbles.to(torch.float32) - 8) * weight.quant_state.absmax
 
 
-class BNBLinear(nn.Module):
-    """Forge's ``ForgeOperationsBNB4bits.Linear``: no ``in_features``/``out_features``, a packed weight."""
+class PackedLinear(nn.Module):
+    """A Forge ``Linear`` with a packed weight: no ``in_features``/``out_features``; it
+    dequantizes on every forward. Subclasses say how the weight is packed and read back."""
 
     def __init__(self, dense: nn.Linear) -> None:
         super().__init__()
-        self.weight = packed_4bit(dense.weight.detach())
+        self.weight = self.pack(dense.weight.detach())
         self.bias = nn.Parameter(dense.bias.detach().clone(), requires_grad=False) if dense.bias is not None else None
+
+    @staticmethod
+    def pack(dense: torch.Tensor) -> nn.Parameter:
+        raise NotImplementedError
+
+    def dequantized(self) -> torch.Tensor:
+        raise NotImplementedError
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         bias = self.bias.to(x.dtype) if self.bias is not None else None
-        return F.linear(x, dequantize_4bit(self.weight).to(x.dtype), bias)
+        return F.linear(x, self.dequantized().to(x.dtype), bias)
+
+
+class BNBLinear(PackedLinear):
+    """Forge's ``ForgeOperationsBNB4bits.Linear``."""
+
+    pack = staticmethod(packed_4bit)
+
+    def dequantized(self) -> torch.Tensor:
+        return dequantize_4bit(self.weight)
 
 
 BNBLinear.__name__ = BNBLinear.__qualname__ = "Linear"  # Forge's class is named Linear too
@@ -109,23 +126,19 @@ class GGUFWeight(nn.Parameter):
         return raw.view(torch.int8).reshape(self.real_shape).to(torch.float32) * self.scale
 
 
-class GGUFLinear(nn.Module):
-    """Forge's ``ForgeOperationsGGUF.Linear``: no ``in_features``/``out_features``, dequantizes per forward."""
+class GGUFLinear(PackedLinear):
+    """Forge's ``ForgeOperationsGGUF.Linear``."""
 
-    def __init__(self, dense: nn.Linear) -> None:
-        super().__init__()
-        self.weight = GGUFWeight(dense.weight.detach())
-        self.bias = nn.Parameter(dense.bias.detach().clone(), requires_grad=False) if dense.bias is not None else None
+    pack = staticmethod(GGUFWeight)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        bias = self.bias.to(x.dtype) if self.bias is not None else None
-        return F.linear(x, self.weight.dequantize().to(x.dtype), bias)
+    def dequantized(self) -> torch.Tensor:
+        return self.weight.dequantize()
 
 
 GGUFLinear.__name__ = GGUFLinear.__qualname__ = "Linear"
 
 
-def quantize_linears(model: nn.Module, layer: type[nn.Module]) -> tuple[nn.Module, nn.Module]:
+def quantize_linears(model: nn.Module, layer: type[PackedLinear]) -> tuple[nn.Module, nn.Module]:
     """``model`` with every ``nn.Linear`` replaced by the packed ``layer``, and a dense twin: the
     same model with each Linear's weight replaced by what the packed layer computes with."""
     import copy
@@ -137,7 +150,6 @@ def quantize_linears(model: nn.Module, layer: type[nn.Module]) -> tuple[nn.Modul
         ):
             if type(child) is nn.Linear:
                 packed = layer(child)
-                unpacked = dequantize_4bit(packed.weight) if layer is BNBLinear else packed.weight.dequantize()
-                twin_child.weight.data.copy_(unpacked)
+                twin_child.weight.data.copy_(packed.dequantized())
                 setattr(module, child_name, packed)
     return model, dense

@@ -19,8 +19,8 @@ from torch import nn
 
 from loraloom.hosts.forge.binding import FORGE
 from loraloom.patching.keymap import KeyMap
+from tests.fixtures.host_catalogue import missing_kohya_modules, missing_peft_names
 from tests.fixtures.models import tree
-from tests.fixtures.sd_catalogue import catalogue
 from tests.forge.forge_layers import GGUFLinear, Linear
 
 FOLDER = Path(__file__).parent / "catalogues"
@@ -70,22 +70,14 @@ def test_the_catalogue_is_forges() -> None:
 @pytest.mark.parametrize("groups", [("attn", "te"), ("attn", "te", "conv")], ids=["kohya-default", "locon"])
 def test_every_kohya_sd15_module_is_found_in_forges_model(recording: str, groups: tuple[str, ...]) -> None:
     keymap = KeyMap(forge_parts(recording), FORGE)
-    wanted = [m for m in catalogue("sd1") if m.group in groups]
-    missing = []
-    for module in wanted:
-        stems = [module.kohya_stem(), module.kohya_stem(ldm=True)] if module.part == "unet" else [module.kohya_stem()]
-        slot = next((keymap.find(stem) for stem in stems if keymap.find(stem) is not None), None)
-        if slot is None or slot.problem or tuple(slot.weight_shape) != module.weight_shape:
-            missing.append((stems[0], None if slot is None else (slot.problem, slot.weight_shape)))
+    missing = missing_kohya_modules(keymap, groups)
     assert missing == [], missing[:5]
     assert keymap.model_family() == "sd1"
 
 
 def test_diffusers_peft_names_are_found_too() -> None:
     keymap = KeyMap(forge_parts(), FORGE)
-    for module in [m for m in catalogue("sd1") if m.group in ("attn", "te")][::17]:
-        name = f"unet.{module.path}" if module.part == "unet" else f"text_encoder.{module.path}"
-        assert keymap.find(name) is not None, name
+    assert missing_peft_names(keymap) == []
 
 
 def test_without_the_forge_binding_its_linears_are_invisible() -> None:

@@ -19,8 +19,8 @@ from torch import nn
 from loraloom.hosts.a1111.targets import model_parts
 from loraloom.patching import TORCH
 from loraloom.patching.keymap import KeyMap
+from tests.fixtures.host_catalogue import missing_kohya_modules, missing_peft_names
 from tests.fixtures.models import tree
-from tests.fixtures.sd_catalogue import catalogue
 
 CATALOGUE = json.loads((Path(__file__).parent / "catalogues" / "reforge_sd15.json").read_text(encoding="utf-8"))
 DTYPES = {"torch.float32": torch.float32, "torch.float16": torch.float16}
@@ -67,12 +67,7 @@ def test_every_kohya_sd15_module_is_found_where_the_host_looks(groups: tuple[str
     parts = model_parts(reforge_model())
     assert parts.host == "a1111" and parts.binding is TORCH and set(parts.targets) == {"unet", "te1"}
     keymap = KeyMap(parts.targets, parts.binding)
-    missing = []
-    for module in [m for m in catalogue("sd1") if m.group in groups]:
-        stems = [module.kohya_stem(), module.kohya_stem(ldm=True)] if module.part == "unet" else [module.kohya_stem()]
-        slot = next((keymap.find(stem) for stem in stems if keymap.find(stem) is not None), None)
-        if slot is None or slot.problem or tuple(slot.weight_shape) != module.weight_shape:
-            missing.append((stems[0], None if slot is None else (slot.problem, slot.weight_shape)))
+    missing = missing_kohya_modules(keymap, groups)
     assert missing == [], missing[:5]
     assert keymap.model_family() == "sd1"
 
@@ -80,6 +75,4 @@ def test_every_kohya_sd15_module_is_found_where_the_host_looks(groups: tuple[str
 def test_diffusers_peft_names_are_found_too() -> None:
     parts = model_parts(reforge_model())
     keymap = KeyMap(parts.targets, parts.binding)
-    for module in [m for m in catalogue("sd1") if m.group in ("attn", "te")][::17]:
-        name = f"unet.{module.path}" if module.part == "unet" else f"text_encoder.{module.path}"
-        assert keymap.find(name) is not None, name
+    assert missing_peft_names(keymap) == []
