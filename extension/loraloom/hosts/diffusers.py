@@ -107,11 +107,24 @@ class Activation:
 
 
 class DiffusersLoRAs:
-    """Applies ``<lora:…>`` tags to one pipeline; keep one per pipeline (it caches networks)."""
+    """Applies ``<lora:…>`` tags to one pipeline; keep one per pipeline (it caches networks).
 
-    def __init__(self, pipeline: Any, library: Library, *, mode: str = "hooks", cache: NetworkCache | None = None):
+    ``settle_mb``: in hooks mode, memory for merged copies of layers whose weights stay put
+    (:mod:`loraloom.patching.settle`; 0: every forward adds the adapters' outputs).
+    """
+
+    def __init__(
+        self,
+        pipeline: Any,
+        library: Library,
+        *,
+        mode: str = "hooks",
+        cache: NetworkCache | None = None,
+        settle_mb: int = 4096,
+    ):
         self.pipeline = pipeline
         self.mode = mode
+        self.settle_bytes = max(0, settle_mb) * 1024**2
         self.session = ActivationSession(library, cache or NetworkCache(), hash_of=None)
 
     @property
@@ -150,7 +163,7 @@ class DiffusersLoRAs:
         batch = self.session.plan(
             [list(p.tags) for p in parsed], [list(p.tags) for p in parsed_negative], mode=self.mode
         )
-        problems += self.session.apply(batch, self.targets(), id(self.pipeline))
+        problems += self.session.apply(batch, self.targets(), id(self.pipeline), settle_bytes=self.settle_bytes)
         self.session.set_progress(0.0, num_inference_steps)
         run = Activation(
             [p.clean for p in parsed],

@@ -23,6 +23,8 @@ from ..kinds import kind_named
 from ..networks.adapter import Adapter, TargetInfo
 from ..networks.lora import LoRA
 from .merge import Change, MergedWeight
+from .pool import BufferPool
+from .settle import LOG, SettleBudget, SettledWeight
 
 Multiplier = Callable[[], float]
 
@@ -117,16 +119,41 @@ def _add_linear(out: torch.Tensor, hidden: torch.Tensor, up: torch.Tensor) -> No
 RowFactors = Callable[[Adapter], "torch.Tensor | None"] | None
 
 
-class ModuleHook:
-    """The forward hook of one Linear/Conv2d/GroupNorm/LayerNorm with its adapters."""
+@dataclass
+class Settling:
+    """Where a patch's settled copies come from (see :mod:`.settle`)."""
 
-    def __init__(self, module: nn.Module, target: TargetInfo, rows: RowFactors = None) -> None:
+    pool: BufferPool
+    budget: SettleBudget
+
+
+class ModuleHook:
+    """The forward hook of one Linear/Conv2d/GroupNorm/LayerNorm with its adapters.
+
+    With ``settling``, a forward of steady networks (``steady()``: no schedule, no bounds) whose
+    rows all take every adapter runs a merged copy of the weight instead of adding outputs.
+    """
+
+    def __init__(
+        self,
+        module: nn.Module,
+        target: TargetInfo,
+        rows: RowFactors = None,
+        settling: Settling | None = None,
+        steady: Callable[[], bool] = lambda: True,
+    ) -> None:
         self.module = module
         self.target = target
         self.rows = rows
+        self.settling = settling
+        self.steady = steady
         self.fused: list[_Fused] = []
         self.others: list[Change] = []
+        self.settled: SettledWeight | None = None
         self.handle: torch.utils.hooks.RemovableHandle | None = None
+        self._settle_handles: list[torch.utils.hooks.RemovableHandle] = []
+        self._changes: list[Change] = []
+        self._settled_now = False
 
     def attach(self, adapters: list[tuple[Adapter, Multiplier, Change]]) -> None:
         groups: dict[tuple[int, ...], tuple[list[LoRA], list[Multiplier]]] = {}
@@ -140,8 +167,39 @@ class ModuleHook:
                 self.others.append(change)
         self.fused = [_Fused.of(loras, multipliers) for loras, multipliers in groups.values()]
         self.handle = self.module.register_forward_hook(self._hook)
+        if self.settling is not None:
+            self._changes = [change for _, _, change in adapters]
+            self.settled = SettledWeight(self.module, self._changes, self.settling.pool, self.settling.budget)
+            self._settle_handles = [
+                self.module.register_forward_pre_hook(self._before),
+                # prepended and always called: copies of several patches unwind last in, first out
+                self.module.register_forward_hook(self._after, prepend=True, always_call=True),
+            ]
+
+    def _before(self, module: nn.Module, inputs: tuple) -> None:
+        self._settled_now = False
+        if self.settled is None or torch.is_grad_enabled() or not self.steady():
+            return
+        if self.rows is not None and any(self.rows(change.adapter) is not None for change in self._changes):
+            return  # some rows only: their outputs are added per row
+        multipliers = tuple(change.multiplier() for change in self._changes)
+        if not any(multipliers):
+            return
+        try:
+            self._settled_now = self.settled.swap_in(multipliers, _compute_dtype(inputs))
+        except Exception as error:  # never the generation's end: this layer adds outputs from now on
+            self.settled.release()
+            self.settled.failed = True
+            LOG.warning("loraloom: merged copies off for a %s layer: %s", type(module).__name__, error)
+
+    def _after(self, module: nn.Module, inputs: tuple, output: object) -> None:
+        if self.settled is not None:
+            self.settled.swap_out()
 
     def _hook(self, module: nn.Module, inputs: tuple, output: torch.Tensor) -> torch.Tensor:
+        if self._settled_now:  # the merged copy already gave this output
+            self._settled_now = False
+            return output
         if not self.active():
             return output
         x = inputs[0]
@@ -170,8 +228,20 @@ class ModuleHook:
         if self.handle is not None:
             self.handle.remove()
             self.handle = None
+        for handle in self._settle_handles:
+            handle.remove()
+        self._settle_handles.clear()
+        if self.settled is not None:
+            self.settled.release()
+            self.settled = None
         self.fused.clear()
         self.others.clear()
+        self._changes.clear()
+
+
+def _compute_dtype(inputs: tuple) -> torch.dtype:
+    x = inputs[0] if inputs else None
+    return x.dtype if isinstance(x, torch.Tensor) and x.is_floating_point() else torch.float32
 
 
 def _change_output(change: Change, x: torch.Tensor, weight: torch.Tensor, multiplier: float) -> torch.Tensor:

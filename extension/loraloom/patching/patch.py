@@ -22,11 +22,12 @@ from ..networks.build import BadTensors, build_adapter, reads_layer_weight
 from ..networks.network import NetworkModule
 from ..syntax import Tag
 from .binding import TORCH, Binding
-from .hooks import AttentionHook, ModuleHook
+from .hooks import AttentionHook, ModuleHook, Settling
 from .keymap import KeyMap, Slot
 from .merge import Change, DeltaBudget, MergedWeight
 from .ownership import PatchError, PatchFailed
 from .pool import BufferPool
+from .settle import SettleBudget
 from .specs import NetworkInput, NetworkSpec, to_spec
 
 MODES = ("hooks", "merge")
@@ -93,6 +94,7 @@ class Patch:
         mode: str,
         delta_cache_bytes: int = 0,
         pool: BufferPool | None = None,
+        settle_bytes: int = 0,
     ) -> None:
         self.keymap = keymap
         self.pool = pool or BufferPool()
@@ -114,6 +116,8 @@ class Patch:
         # merge mode keeps ΔW for re-applications within this budget; hooks mode keeps the ΔW
         # of the (few) kinds that need one, since it would otherwise be rebuilt every forward
         self._budget = DeltaBudget(delta_cache_bytes) if mode == "merge" else None
+        # hooks mode: merged copies for modules of steady networks (bounded; 0 = none)
+        self._settle = SettleBudget(settle_bytes) if mode == "hooks" and settle_bytes > 0 else None
 
     # -- building -------------------------------------------------------------------------------
 
@@ -234,7 +238,12 @@ class Patch:
             module = contributions[0].slot.module
             part = "unet" if contributions[0].slot.part == "unet" else "te"
             target = self.keymap.binding.target_info(module)
-            hook = ModuleHook(module, target, functools.partial(self._rows_of, part))
+            settling = None
+            if self._settle is not None and not self.keymap.binding.packed(module):
+                settling = Settling(self.pool, self._settle)
+            networks = tuple({c.spec for c in contributions})
+            rows = functools.partial(self._rows_of, part)
+            hook = ModuleHook(module, target, rows, settling, functools.partial(self._steady_of, networks))
             self._hooks.append(hook)  # before attaching: a failure part way is still detached
             hook.attach([(c.change.adapter, c.change.multiplier, c.change) for c in contributions])
         for contributions in attention.values():
@@ -300,6 +309,9 @@ class Patch:
         else:
             self._row_factors[(part, network)] = torch.as_tensor(factors, dtype=torch.float32)
 
+    def _steady_of(self, networks: tuple[int, ...]) -> bool:
+        return all(self.specs[index].steady for index in networks)
+
     def _rows_of(self, part: str, adapter: object) -> torch.Tensor | None:
         if not self._row_factors:
             return None
@@ -347,6 +359,7 @@ def apply(
     delta_cache_bytes: int = 512 * 1024**2,
     pool: BufferPool | None = None,
     binding: Binding = TORCH,
+    settle_bytes: int = 0,
 ) -> Patch:
     """Apply ``networks`` to the model parts in ``targets`` (``unet``, ``te1``, ``te2``).
 
@@ -355,6 +368,8 @@ def apply(
     in ``report()``; a network whose file cannot be applied is skipped, never raised.
     ``delta_cache_bytes`` bounds the ΔW merge mode keeps to re-apply other weights quickly;
     ``pool`` (a :class:`BufferPool` a host keeps per model) lets merged weights reuse memory.
+    ``settle_bytes`` (hooks mode) lets modules of steady networks (no schedule, no bounds) run
+    merged copies of their weights, up to that many bytes in all (:mod:`.settle`; 0: never).
 
     All or nothing: if patching fails part way, everything done so far is undone (every
     parameter its very own bits, no hook left) before the error goes up —
@@ -370,7 +385,9 @@ def apply(
         raise ValueError(f"unknown target parts {sorted(unknown)}; use unet, te1, te2")
     if mode == "merge" and binding.merge_unavailable:
         raise ValueError(binding.merge_unavailable)
-    patch = Patch(KeyMap(targets, binding), [to_spec(item) for item in networks], mode, delta_cache_bytes, pool)
+    patch = Patch(
+        KeyMap(targets, binding), [to_spec(item) for item in networks], mode, delta_cache_bytes, pool, settle_bytes
+    )
     try:
         with torch.no_grad():
             patch._build()

@@ -24,13 +24,14 @@ class BufferPool:
     def _key(tensor: torch.Tensor) -> Key:
         return tuple(tensor.shape), tensor.dtype, tensor.device
 
-    def take(self, like: torch.Tensor) -> torch.Tensor:
-        """A tensor shaped like ``like`` (contents undefined)."""
+    def take(self, like: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
+        """A tensor shaped like ``like``, of ``dtype`` if given (contents undefined)."""
+        dtype = dtype or like.dtype
         with self._lock:
-            free = self._free.get(self._key(like))
+            free = self._free.get((tuple(like.shape), dtype, like.device))
             if free:
                 return free.pop()
-        return torch.empty_like(like, memory_format=torch.contiguous_format)
+        return torch.empty(like.shape, dtype=dtype, device=like.device)
 
     def give(self, tensor: torch.Tensor) -> None:
         with self._lock:

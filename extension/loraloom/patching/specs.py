@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..networks.network import Network
-from ..syntax import SD1_BLOCKS, SDXL_BLOCKS, Tag, block_values, weight_at, within_bounds
+from ..syntax import SD1_BLOCKS, SDXL_BLOCKS, Tag, block_values, is_schedule, weight_at, within_bounds
 from ..syntax.model import Bound, Weight
 
 
@@ -25,6 +25,11 @@ class NetworkSpec:
     name: str = ""
     raw: str = ""
     """The tag text it came from, if any (hosts match specs to images by it)."""
+
+    @property
+    def steady(self) -> bool:
+        """Whether its multipliers are the same at every step of a pass (no schedule, no bounds)."""
+        return not (is_schedule(self.te) or is_schedule(self.unet)) and self.start is None and self.stop is None
 
     def multipliers(self, step: float, total_steps: int) -> tuple[float, float]:
         """``(te, unet)`` at ``step`` of ``total_steps`` (0 outside start/stop)."""

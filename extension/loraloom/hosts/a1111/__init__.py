@@ -204,6 +204,12 @@ def on_ui_settings() -> None:
         "loraloom_mode": shared.OptionInfo("hooks", "How LoRAs are applied", _radio(), {"choices": ["hooks", "merge"]}),
         "loraloom_cache_count": shared.OptionInfo(8, "LoRAs kept in memory (count)", _integer(), {"precision": 0}),
         "loraloom_cache_mb": shared.OptionInfo(2048, "LoRAs kept in memory (MB)", _integer(), {"precision": 0}),
+        "loraloom_settle_mb": shared.OptionInfo(
+            4096,
+            "Hooks mode: memory for merged copies of layers whose LoRA weights stay put (MB; 0: always add outputs)",
+            _integer(),
+            {"precision": 0},
+        ),
         "loraloom_default_weight": shared.OptionInfo(
             1.0,
             "Weight of a LoRA inserted from the gallery",

@@ -30,6 +30,8 @@ class Settings:
     mode: str = "hooks"
     cache_count: int = 8
     cache_mb: int = 2048
+    settle_mb: int = 4096
+    """Hooks mode: merged copies of layers whose weights stay put (``loraloom.patching.settle``)."""
     add_hashes: bool = True
 
     @classmethod
@@ -41,6 +43,7 @@ class Settings:
             mode=str(get("loraloom_mode", "hooks")),
             cache_count=int(get("loraloom_cache_count", 8)),
             cache_mb=int(get("loraloom_cache_mb", 2048)),
+            settle_mb=int(get("loraloom_settle_mb", 4096)),
             add_hashes=bool(get("lora_add_hashes_to_infotext", True)),
         )
 
@@ -98,7 +101,10 @@ class Session:
             # generation: with negative LoRAs it must be computed for this generation alone.
             p.cached_uc = [None, None]
         self._detach_describer()
-        problems += self.core.apply(batch, parts.targets, id(sd_model), binding=parts.binding)
+        settle_bytes = max(0, settings.settle_mb) * 1024**2
+        problems += self.core.apply(
+            batch, parts.targets, id(sd_model), binding=parts.binding, settle_bytes=settle_bytes
+        )
         if self.core.routed:
             self._describe(p, batch, parts, sd_model, hires)
         self._record_hashes(p, batch, settings, hires)
