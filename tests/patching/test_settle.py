@@ -141,6 +141,21 @@ def test_a_replaced_or_rewritten_weight_gets_a_new_copy(unet_and_lora) -> None:
         torch.testing.assert_close(out, reference_replaced, rtol=1e-5, atol=1e-5)
 
 
+def test_a_host_that_keeps_moving_a_weight_gets_added_outputs_for_that_layer(unet_and_lora) -> None:
+    """A1111's ``--lowvram`` moves blocks between devices every step: a merge per step would
+    cost more than it saves, so after a few moves the layer adds its outputs (still exact)."""
+    unet, network = unet_and_lora
+    layer = unet.down_blocks[0].attentions[0].transformer_blocks[0].attn1.to_q
+    with loraloom.apply({"unet": unet}, [(network, 0.8, 0.8)], settle_bytes=BUDGET) as patch:
+        (hook,) = [h for h in patch._hooks if h.module is layer]
+        for _ in range(5):
+            layer.weight = nn.Parameter(layer.weight.detach().clone(), requires_grad=False)  # "moved"
+            out = run_unet(unet)
+        assert hook.settled.failed and hook.settled.weight is None
+        assert sum(h.settled.weight is not None for h in patch._hooks) == len(patch._hooks) - 1
+    torch.testing.assert_close(out, added_outputs(unet, network), rtol=1e-5, atol=1e-5)
+
+
 def test_weights_made_in_inference_mode_settle(tmp_path) -> None:
     """Forge loads its weights under ``torch.inference_mode`` (no version counter)."""
     with torch.inference_mode():

@@ -33,6 +33,11 @@ FLOAT_STORAGE = (torch.float32, torch.float16, torch.bfloat16)
 CUDA_RESERVE = 2 * 1024**3
 """Free device memory a merged copy on a GPU must leave for the host's own work."""
 
+MOVES_TOLERATED = 2
+"""Rebuilds a layer's copy may need because the host replaced or moved its weight (Forge's
+loader, a device move). A host that keeps doing so (A1111's ``--lowvram`` moves blocks between
+devices every step) would pay a merge per step: past this many, the layer adds outputs."""
+
 
 @dataclass
 class SettleBudget:
@@ -41,7 +46,7 @@ class SettleBudget:
     max_bytes: int
     used: int = 0
     refused: int = 0
-    """Layers that stayed on added outputs because a copy did not fit (for reports and tests)."""
+    """Forwards that added outputs because a copy did not fit (for tests and diagnostics)."""
 
     def take(self, nbytes: int) -> bool:
         if self.used + nbytes > self.max_bytes:
@@ -73,11 +78,12 @@ class SettledWeight:
         self.bias: torch.Tensor | None = None
         self.key: tuple | None = None
         self.failed = False
+        self.moves = 0
         self._held = 0
         self._originals: tuple[torch.Tensor, torch.Tensor | None] | None = None
 
     def swap_in(self, multipliers: tuple[float, ...], compute: torch.dtype) -> bool:
-        """Put the merged copy in for this forward (building it if these multipliers repeat);
+        """Put the merged copy in for this forward (building it when it is missing or stale);
         ``False``: this forward adds the adapters' outputs instead.
 
         ``compute`` is the dtype of the forward's input. A layer that stores fp16 but computes
@@ -92,6 +98,12 @@ class SettledWeight:
         dtype = torch.float32 if torch.float32 in (weight.dtype, compute) else weight.dtype
         key = (dtype, *_key(weight, getattr(self.module, "bias", None), multipliers))
         if key != self.key:
+            if self.key is not None and self.key[:2] == key[:2]:  # same dtype and multipliers
+                self.moves += 1
+                if self.moves > MOVES_TOLERATED:
+                    self.release()
+                    self.failed = True
+                    return False
             if not self._build(weight, multipliers, dtype):
                 return False
             self.key = key
@@ -167,9 +179,11 @@ class SettledWeight:
         return merged.to(dtype)
 
     def release(self) -> None:
-        """Give the copy's memory back (to the pool and the budget); the next forward re-decides."""
+        """Give the copy's memory back (to the budget, and CPU memory to the pool: a GPU's own
+        caching allocator reuses device memory, and a pooled GPU buffer would keep VRAM the
+        host means to have free); the next forward re-decides."""
         self.swap_out()
-        if self.weight is not None:
+        if self.weight is not None and self.weight.device.type == "cpu":
             self.pool.give(self.weight)
         self.weight = self.bias = None
         self.key = None
