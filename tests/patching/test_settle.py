@@ -201,6 +201,22 @@ def test_a_layer_that_casts_per_forward_gets_a_copy_in_its_compute_dtype(
     torch.testing.assert_close(settled, reference, rtol=1e-5, atol=1e-5)
 
 
+def test_under_autocast_the_copy_keeps_the_dtype_autocast_computes_in(tmp_path) -> None:
+    """bf16 weights fed fp32 under autocast compute in bf16: an fp32 copy would only double
+    the memory and be cast back at every forward."""
+    model = nn.Sequential(nn.Linear(16, 16), nn.Linear(16, 16)).to(torch.bfloat16)
+    network = loraloom.load_network(write_file(tmp_path / "x.safetensors", kohya_lora_for(model, "lora_unet")))
+    x = torch.randn(2, 16)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        with loraloom.apply({"unet": model}, [(network, 0.8, 0.8)]):
+            reference = model(x)
+        with loraloom.apply({"unet": model}, [(network, 0.8, 0.8)], settle_bytes=BUDGET) as patch:
+            out = model(x)
+            copies = {hook.settled.weight.dtype for hook in patch._hooks}
+    assert copies == {torch.bfloat16}
+    torch.testing.assert_close(out.float(), reference.float(), rtol=0.05, atol=0.05)
+
+
 def test_a_forward_that_raises_still_gets_the_original_back(unet_and_lora) -> None:
     unet, network = unet_and_lora
     layer = unet.down_blocks[0].attentions[0].proj_in
@@ -289,3 +305,14 @@ def test_packed_layers_and_training_keep_adding_outputs(tmp_path) -> None:
         for _ in range(2):
             unet(sample, torch.tensor([10]), encoder_hidden_states=torch.randn(1, 5, 32)).sample.sum()
         assert patch._settle.used == 0  # autograd on: the graph must see the adapters
+
+
+def test_the_autocast_dtype_is_read_on_torch_before_2_4_too(monkeypatch) -> None:
+    """A1111 v1.10.1 installs torch 2.1: no ``torch.get_autocast_dtype(device)`` there."""
+    from loraloom.patching import hooks
+
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert hooks._autocast_dtype("cpu") == torch.bfloat16
+        monkeypatch.delattr(torch, "get_autocast_dtype")
+        assert hooks._autocast_dtype("cpu") == torch.bfloat16
+    assert hooks._autocast_dtype("cpu") is None

@@ -240,8 +240,23 @@ class ModuleHook:
 
 
 def _compute_dtype(inputs: tuple) -> torch.dtype:
+    """The dtype the layer will compute in: autocast's where it is on (A1111 on a GPU casts fp32
+    inputs to fp16 there), else the input's."""
     x = inputs[0] if inputs else None
-    return x.dtype if isinstance(x, torch.Tensor) and x.is_floating_point() else torch.float32
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+        return torch.float32
+    return _autocast_dtype(x.device.type) or x.dtype
+
+
+def _autocast_dtype(device: str) -> torch.dtype | None:
+    try:
+        return torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else None
+    except (TypeError, AttributeError):  # torch < 2.4 (A1111 v1.10.1 installs 2.1): per-device calls
+        if device == "cuda" and torch.is_autocast_enabled():
+            return torch.get_autocast_gpu_dtype()
+        if device == "cpu" and torch.is_autocast_cpu_enabled():
+            return torch.get_autocast_cpu_dtype()
+        return None
 
 
 def _change_output(change: Change, x: torch.Tensor, weight: torch.Tensor, multiplier: float) -> torch.Tensor:
