@@ -24,7 +24,7 @@ from ..networks.adapter import Adapter, TargetInfo
 from ..networks.lora import LoRA
 from .merge import Change, MergedWeight
 from .pool import BufferPool
-from .settle import LOG, SettleBudget, SettledWeight
+from .settle import SettleBudget, SettledWeight
 
 Multiplier = Callable[[], float]
 
@@ -152,7 +152,6 @@ class ModuleHook:
         self.settled: SettledWeight | None = None
         self.handle: torch.utils.hooks.RemovableHandle | None = None
         self._settle_handles: list[torch.utils.hooks.RemovableHandle] = []
-        self._changes: list[Change] = []
         self._settled_now = False
 
     def attach(self, adapters: list[tuple[Adapter, Multiplier, Change]]) -> None:
@@ -168,8 +167,8 @@ class ModuleHook:
         self.fused = [_Fused.of(loras, multipliers) for loras, multipliers in groups.values()]
         self.handle = self.module.register_forward_hook(self._hook)
         if self.settling is not None:
-            self._changes = [change for _, _, change in adapters]
-            self.settled = SettledWeight(self.module, self._changes, self.settling.pool, self.settling.budget)
+            changes = [change for _, _, change in adapters]
+            self.settled = SettledWeight(self.module, changes, self.settling.pool, self.settling.budget)
             self._settle_handles = [
                 self.module.register_forward_pre_hook(self._before),
                 # prepended and always called: copies of several patches unwind last in, first out
@@ -180,17 +179,16 @@ class ModuleHook:
         self._settled_now = False
         if self.settled is None or torch.is_grad_enabled() or not self.steady():
             return
-        if self.rows is not None and any(self.rows(change.adapter) is not None for change in self._changes):
+        changes = self.settled.changes
+        if self.rows is not None and any(self.rows(change.adapter) is not None for change in changes):
             return  # some rows only: their outputs are added per row
-        multipliers = tuple(change.multiplier() for change in self._changes)
+        multipliers = tuple(change.multiplier() for change in changes)
         if not any(multipliers):
             return
         try:
             self._settled_now = self.settled.swap_in(multipliers, _compute_dtype(inputs))
         except Exception as error:  # never the generation's end: this layer adds outputs from now on
-            self.settled.release()
-            self.settled.failed = True
-            LOG.warning("loraloom: merged copies off for a %s layer: %s", type(module).__name__, error)
+            self.settled.give_up(f"merged copies off for a {type(module).__name__} layer ({error})")
 
     def _after(self, module: nn.Module, inputs: tuple, output: object) -> None:
         if self.settled is not None:
@@ -236,7 +234,6 @@ class ModuleHook:
             self.settled = None
         self.fused.clear()
         self.others.clear()
-        self._changes.clear()
 
 
 def _compute_dtype(inputs: tuple) -> torch.dtype:

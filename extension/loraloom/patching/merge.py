@@ -93,6 +93,31 @@ class Change:
             target.add_(delta, alpha=scale)
 
 
+def merge_into(buffer: torch.Tensor, original: torch.Tensor, active: list[tuple[Change, float]]) -> None:
+    """``buffer ← W₀ + Σ mᵢ·ΔWᵢ`` (``active`` non-empty): fp32 arithmetic, cast to the buffer's dtype."""
+    fp32 = buffer.dtype == torch.float32
+    accumulator = buffer if fp32 else torch.empty(original.shape, dtype=torch.float32, device=original.device)
+    base = original.float()  # no copy when it is fp32 already
+    for index, (change, multiplier) in enumerate(active):
+        change.add_into(accumulator, multiplier, base, first=index == 0)
+    if not fp32:
+        buffer.copy_(accumulator)
+
+
+def merged_bias(
+    original: torch.Tensor, active: list[tuple[Change, float]], dtype: torch.dtype | None = None
+) -> torch.Tensor | None:
+    """``b₀ + Σ mᵢ·Δbᵢ`` as ``dtype`` (default: the original's); ``None`` when no change has a bias."""
+    merged = None
+    for change, multiplier in active:
+        delta_bias = change.adapter.delta_bias()
+        if delta_bias is not None:
+            if merged is None:
+                merged = original.to(torch.float32, copy=True)
+            merged[change.slot.rows] += delta_bias.reshape(-1) * multiplier
+    return merged.to(dtype or original.dtype) if merged is not None else None
+
+
 @dataclass(eq=False)
 class MergedWeight:
     """One parameter (and its bias) with changes merged into it.
@@ -147,15 +172,9 @@ class MergedWeight:
             return
         original = self.original
         assert original is not None
-        fp32 = original.dtype == torch.float32
         if self.buffer is None:
             self.buffer = self.pool.take(original)
-        accumulator = self.buffer if fp32 else torch.empty(original.shape, dtype=torch.float32, device=original.device)
-        base = original if fp32 else original.float()
-        for index, (change, multiplier) in enumerate(active):
-            change.add_into(accumulator, multiplier, base, first=index == 0)
-        if not fp32:
-            self.buffer.copy_(accumulator)
+        merge_into(self.buffer, original, active)
         self.weight.data = self.buffer
         self._merge_bias(active)
         self.applied = multipliers
@@ -163,14 +182,8 @@ class MergedWeight:
     def _merge_bias(self, active: list[tuple[Change, float]]) -> None:
         if self.bias is None or self.original_bias is None:
             return
-        merged = None
-        for change, multiplier in active:
-            delta_bias = change.adapter.delta_bias()
-            if delta_bias is not None:
-                if merged is None:
-                    merged = self.original_bias.to(torch.float32, copy=True)
-                merged[change.slot.rows] += delta_bias.reshape(-1) * multiplier
-        self.bias.data = merged.to(self.original_bias.dtype) if merged is not None else self.original_bias
+        merged = merged_bias(self.original_bias, active)
+        self.bias.data = merged if merged is not None else self.original_bias
 
     def _use_original(self) -> None:
         assert self.original is not None

@@ -21,14 +21,14 @@ class BufferPool:
         self._lock = threading.Lock()
 
     @staticmethod
-    def _key(tensor: torch.Tensor) -> Key:
-        return tuple(tensor.shape), tensor.dtype, tensor.device
+    def _key(tensor: torch.Tensor, dtype: torch.dtype | None = None) -> Key:
+        return tuple(tensor.shape), dtype or tensor.dtype, tensor.device
 
     def take(self, like: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
         """A tensor shaped like ``like``, of ``dtype`` if given (contents undefined)."""
         dtype = dtype or like.dtype
         with self._lock:
-            free = self._free.get((tuple(like.shape), dtype, like.device))
+            free = self._free.get(self._key(like, dtype))
             if free:
                 return free.pop()
         return torch.empty(like.shape, dtype=dtype, device=like.device)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .merge import Change
+from .merge import Change, merge_into, merged_bias
 from .pool import BufferPool
 
 LOG = logging.getLogger("loraloom")
@@ -101,8 +101,7 @@ class SettledWeight:
             if self.key is not None and self.key[:2] == key[:2]:  # same dtype and multipliers
                 self.moves += 1
                 if self.moves > MOVES_TOLERATED:
-                    self.release()
-                    self.failed = True
+                    self.give_up()
                     return False
             if not self._build(weight, multipliers, dtype):
                 return False
@@ -127,12 +126,10 @@ class SettledWeight:
     def _build(self, weight: nn.Parameter, multipliers: tuple[float, ...], dtype: torch.dtype) -> bool:
         original = weight.data
         bias = getattr(self.module, "bias", None)
-        bias_changes = [
-            (c, m) for c, m in zip(self.changes, multipliers, strict=True) if m and c.adapter.delta_bias() is not None
-        ]
-        merged_bias = isinstance(bias, nn.Parameter) and bool(bias_changes)
+        active = [(c, m) for c, m in zip(self.changes, multipliers, strict=True) if m]
+        merges_bias = isinstance(bias, nn.Parameter) and any(c.adapter.delta_bias() is not None for c, _ in active)
         itemsize = torch.empty((), dtype=dtype).element_size()
-        nbytes = (original.numel() + (bias.numel() if merged_bias else 0)) * itemsize  # type: ignore[union-attr]
+        nbytes = (original.numel() + (bias.numel() if merges_bias else 0)) * itemsize  # type: ignore[union-attr]
         self.release()
         if not self.budget.take(nbytes):
             return False
@@ -142,41 +139,20 @@ class SettledWeight:
                 raise torch.OutOfMemoryError(
                     f"{nbytes / 1024**2:.0f} MB would leave too little free on {original.device}"
                 )
-            self.weight = self._merged_weight(original, multipliers, dtype)
-            self.bias = self._merged_bias(bias.data, bias_changes, dtype) if merged_bias else None  # type: ignore[union-attr]
+            self.weight = self.pool.take(original, dtype)
+            merge_into(self.weight, original, active)
+            self.bias = merged_bias(bias.data, active, dtype) if merges_bias else None  # type: ignore[union-attr]
         except (RuntimeError, MemoryError) as error:  # out of memory: this layer adds outputs instead
-            self.release()
-            self.failed = True
-            LOG.warning(
-                "loraloom: no merged copy of a %s layer (%s); it adds its LoRAs' outputs instead",
-                type(self.module).__name__,
-                error,
-            )
+            self.give_up(f"no merged copy of a {type(self.module).__name__} layer ({error})")
             return False
         return True
 
-    def _merged_weight(
-        self, original: torch.Tensor, multipliers: tuple[float, ...], dtype: torch.dtype
-    ) -> torch.Tensor:
-        buffer = self.pool.take(original, dtype)
-        fp32 = dtype == torch.float32
-        accumulator = buffer if fp32 else torch.empty(original.shape, dtype=torch.float32, device=original.device)
-        base = original.float()  # no copy when it is fp32 already
-        active = [(c, m) for c, m in zip(self.changes, multipliers, strict=True) if m]
-        if not active:
-            accumulator.copy_(base)
-        for index, (change, multiplier) in enumerate(active):
-            change.add_into(accumulator, multiplier, base, first=index == 0)
-        if not fp32:
-            buffer.copy_(accumulator)
-        return buffer
-
-    @staticmethod
-    def _merged_bias(original: torch.Tensor, changes: list[tuple[Change, float]], dtype: torch.dtype) -> torch.Tensor:
-        merged = original.to(torch.float32, copy=True)
-        for change, multiplier in changes:
-            merged += change.adapter.delta_bias().reshape(-1).to(merged) * multiplier  # type: ignore[union-attr]
-        return merged.to(dtype)
+    def give_up(self, why: str | None = None) -> None:
+        """From now on this layer adds its adapters' outputs (the same sum); ``why`` is logged."""
+        self.release()
+        self.failed = True
+        if why:
+            LOG.warning("loraloom: %s; it adds its LoRAs' outputs instead", why)
 
     def release(self) -> None:
         """Give the copy's memory back (to the budget, and CPU memory to the pool: a GPU's own
